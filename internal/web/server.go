@@ -1,0 +1,59 @@
+// Package web is siyu's HTTP edge: the ingestion API (/v1), the JSON API (/api/v1), the
+// operator console (/) and /metrics. Handlers are thin: decode, authorise, call the store or a
+// capability service, encode.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/siyu-scrm/siyu/internal/store"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	Store *store.Store
+	Log   *slog.Logger
+	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
+	// that terminates it).
+	SecureCookies bool
+	// Registry receives siyu's Prometheus metrics; nil makes a private one.
+	Registry *prometheus.Registry
+	// Version is shown in the console and /healthz.
+	Version string
+
+	metrics *metrics
+	limiter *loginLimiter
+}
+
+// Handler builds the router. Every route is authenticated except ingestion (write key),
+// sign-in, static assets, health and metrics.
+func (s *Server) Handler() http.Handler {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(s.Registry)
+	s.limiter = newLoginLimiter(10, time.Minute)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	s.routesIngest(mux)
+	s.routesAPI(mux)
+	s.routesConsole(mux)
+	return s.observe(mux)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Store.DB().PingContext(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+}
