@@ -358,3 +358,19 @@ func TestStaffSessionsAndKeys(t *testing.T) {
 		}
 	})
 }
+
+func TestEnsureAdminOnlyOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		created, pw, err := s.EnsureAdmin(ctx, "")
+		if err != nil || !created || len(pw) < 10 {
+			t.Fatalf("first: %v %q %v", created, pw, err)
+		}
+		if _, err := s.CheckLogin(ctx, "admin", pw); err != nil {
+			t.Fatalf("printed password does not sign in: %v", err)
+		}
+		created, pw, err = s.EnsureAdmin(ctx, "")
+		if err != nil || created || pw != "" {
+			t.Fatalf("second: %v %q %v", created, pw, err)
+		}
+	})
+}

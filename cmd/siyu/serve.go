@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/siyu-scrm/siyu/internal/config"
+	"github.com/siyu-scrm/siyu/internal/store"
+	"github.com/siyu-scrm/siyu/internal/web"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config.Config
+	fs := newFlags("serve", "serve [flags]", stderr)
+	cfg.Register(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger(stderr)
+	slog.SetDefault(log)
+	st, err := openStore(ctx, cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	created, pw, err := st.EnsureAdmin(ctx, cfg.AdminPassword)
+	if err != nil {
+		return err
+	}
+	if created && cfg.AdminPassword == "" {
+		fmt.Fprintf(stdout, "\nFirst start: sign in as admin with password %s\nIt is shown only this once; change it under 设置 → 员工.\n\n", pw)
+	}
+	return serve(ctx, &cfg, st, log, stdout)
+}
+
+// openStore opens and migrates the database.
+func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	n, err := st.Migrate(ctx)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	log.Info("database ready", "engine", st.Engine(), "migrations_applied", n, "schema_version", store.SchemaVersion())
+	return st, nil
+}
+
+// serve runs the HTTP server until ctx is cancelled (SIGINT/SIGTERM), then lets in-flight
+// requests finish (up to 30 s) before returning, so the caller closes the database cleanly.
+func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, stdout io.Writer) error {
+	srv := &web.Server{Store: st, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "url", cfg.URL())
+	fmt.Fprintf(stdout, "siyu is serving at %s\n", cfg.URL())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
