@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/siyu-scrm/siyu/internal/config"
@@ -73,8 +74,12 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "url", cfg.URL())
-	fmt.Fprintf(stdout, "siyu is serving at %s\n", cfg.URL())
+	url := cfg.URL()
+	if strings.HasSuffix(cfg.Addr, ":0") { // a free port was asked for: say which
+		url = "http://" + ln.Addr().String()
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "url", url)
+	fmt.Fprintf(stdout, "siyu is serving at %s\n", url)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
