@@ -130,6 +130,74 @@ CREATE TABLE settings (
 	value TEXT NOT NULL
 );
 `,
+	// 2: tags, tag history, tag rules, segments and their daily counts.
+	`
+CREATE TABLE tag_groups (
+	id {{pk}},
+	name TEXT NOT NULL UNIQUE,
+	kind TEXT NOT NULL,
+	exclusive BIGINT NOT NULL DEFAULT 0,
+	position BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE tags (
+	id {{pk}},
+	group_id BIGINT NOT NULL REFERENCES tag_groups(id),
+	name TEXT NOT NULL,
+	color TEXT NOT NULL DEFAULT '',
+	position BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	UNIQUE (group_id, name)
+);
+CREATE TABLE customer_tags (
+	customer_id BIGINT NOT NULL REFERENCES customers(id),
+	tag_id BIGINT NOT NULL REFERENCES tags(id),
+	assigned_at BIGINT NOT NULL,
+	assigned_by BIGINT,
+	reason TEXT NOT NULL,
+	ref TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (customer_id, tag_id)
+);
+CREATE INDEX customer_tags_tag ON customer_tags(tag_id);
+CREATE TABLE tag_history (
+	id {{pk}},
+	customer_id BIGINT NOT NULL,
+	tag_id BIGINT NOT NULL,
+	action TEXT NOT NULL,
+	at BIGINT NOT NULL,
+	by_staff BIGINT,
+	reason TEXT NOT NULL,
+	ref TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX tag_history_customer ON tag_history(customer_id, at);
+CREATE TABLE tag_rules (
+	id {{pk}},
+	name TEXT NOT NULL,
+	enabled BIGINT NOT NULL DEFAULT 1,
+	spec {{json}} NOT NULL,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	backfilled_at BIGINT
+);
+CREATE TABLE segments (
+	id {{pk}},
+	name TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL DEFAULT '',
+	tree {{json}} NOT NULL,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE segment_counts (
+	segment_id BIGINT NOT NULL REFERENCES segments(id),
+	day TEXT NOT NULL,
+	count BIGINT NOT NULL,
+	PRIMARY KEY (segment_id, day)
+);
+`,
 }
 
 // SchemaVersion is the number of the newest migration.
