@@ -211,75 +211,142 @@ func (tx *Tx) staffIDByLogin(login string) (int64, error) {
 	return id, err
 }
 
-// ApplyPatch writes a checked patch (see CheckPatch) to a customer.
-func (tx *Tx) ApplyPatch(id int64, p *customer.Patch) error {
-	if p.Empty() {
-		return nil
+// patchDiff is what a checked patch would change on a customer: the column assignments and
+// the opt-outs to set or clear. Values equal to the stored ones are left out, so that applying
+// the same data twice (a re-import, a resent identify) writes nothing.
+type patchDiff struct {
+	sets    []string
+	args    []any
+	attrs   bool // attrs change: new attribute definitions may be needed
+	optOuts map[string]bool
+}
+
+func (d *patchDiff) empty() bool { return len(d.sets) == 0 && len(d.optOuts) == 0 }
+
+func (tx *Tx) diffPatch(id int64, p *customer.Patch) (*patchDiff, error) {
+	var (
+		cur     [8]string
+		owner   int64
+		attrs   string
+		created int64
+	)
+	err := tx.row(`SELECT name, gender, birthday, region, phone, email, avatar_url, source, COALESCE(owner_id, 0), attrs, created_at FROM customers WHERE id = ?`, id).
+		Scan(&cur[0], &cur[1], &cur[2], &cur[3], &cur[4], &cur[5], &cur[6], &cur[7], &owner, &attrs, &created)
+	if err != nil {
+		return nil, fmt.Errorf("customer %d: %w", id, err)
 	}
-	sets := []string{}
-	args := []any{}
-	for _, f := range []struct {
+	d := &patchDiff{}
+	for i, f := range []struct {
 		col string
 		v   *string
 	}{{"name", p.Name}, {"gender", p.Gender}, {"birthday", p.Birthday}, {"region", p.Region}, {"phone", p.Phone}, {"email", p.Email}, {"avatar_url", p.AvatarURL}, {"source", p.Source}} {
-		if f.v != nil {
-			sets = append(sets, f.col+" = ?")
-			args = append(args, *f.v)
+		if f.v != nil && *f.v != cur[i] {
+			d.sets = append(d.sets, f.col+" = ?")
+			d.args = append(d.args, *f.v)
 		}
 	}
 	if p.Owner != nil {
 		if *p.Owner == "" {
-			sets = append(sets, "owner_id = NULL")
+			if owner != 0 {
+				d.sets = append(d.sets, "owner_id = NULL")
+			}
 		} else {
 			sid, err := tx.staffIDByLogin(*p.Owner)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			sets = append(sets, "owner_id = ?")
-			args = append(args, sid)
+			if sid != owner {
+				d.sets = append(d.sets, "owner_id = ?")
+				d.args = append(d.args, sid)
+			}
 		}
 	}
-	if p.CreatedAt != nil && !p.CreatedAt.IsZero() {
-		sets = append(sets, "created_at = ?")
-		args = append(args, ms(*p.CreatedAt))
+	if p.CreatedAt != nil && !p.CreatedAt.IsZero() && ms(*p.CreatedAt) != created {
+		d.sets = append(d.sets, "created_at = ?")
+		d.args = append(d.args, ms(*p.CreatedAt))
 	}
 	if len(p.Attrs) > 0 {
-		if err := tx.defineAttrs(p.Attrs); err != nil {
-			return err
-		}
-		var cur string
-		if err := tx.row(`SELECT attrs FROM customers WHERE id = ?`, id).Scan(&cur); err != nil {
-			return fmt.Errorf("customer %d: %w", id, err)
-		}
-		attrs := map[string]any{}
-		if cur != "" {
-			if err := json.Unmarshal([]byte(cur), &attrs); err != nil {
-				return err
+		old := map[string]any{}
+		if attrs != "" {
+			if err := json.Unmarshal([]byte(attrs), &old); err != nil {
+				return nil, err
 			}
+		}
+		// Compare canonical JSON: the engines return stored JSON in their own spacing.
+		before, err := json.Marshal(old)
+		if err != nil {
+			return nil, err
 		}
 		for k, v := range p.Attrs {
 			if v == nil {
-				delete(attrs, k)
+				delete(old, k)
 			} else {
-				attrs[k] = v
+				old[k] = v
 			}
 		}
-		b, err := json.Marshal(attrs)
+		after, err := json.Marshal(old)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		sets = append(sets, "attrs = ?")
-		args = append(args, string(b))
+		if string(before) != string(after) {
+			d.sets = append(d.sets, "attrs = ?")
+			d.args = append(d.args, string(after))
+			d.attrs = true
+		}
+	}
+	for ch, out := range p.OptOut {
+		var n int
+		if err := tx.row(`SELECT COUNT(*) FROM customer_optouts WHERE customer_id = ? AND channel = ?`, id, ch).Scan(&n); err != nil {
+			return nil, err
+		}
+		if out != (n > 0) {
+			if d.optOuts == nil {
+				d.optOuts = map[string]bool{}
+			}
+			d.optOuts[ch] = out
+		}
+	}
+	return d, nil
+}
+
+// PatchChanges reports whether applying a checked patch would change the customer, without
+// writing: importers use it to tell updated rows from unchanged ones.
+func (tx *Tx) PatchChanges(id int64, p *customer.Patch) (bool, error) {
+	if p.Empty() {
+		return false, nil
+	}
+	d, err := tx.diffPatch(id, p)
+	if err != nil {
+		return false, err
+	}
+	return !d.empty(), nil
+}
+
+// ApplyPatch writes a checked patch (see CheckPatch) to a customer. Fields that already hold
+// the patch's values are not written, and a patch that changes nothing leaves the row, and its
+// updated_at, alone.
+func (tx *Tx) ApplyPatch(id int64, p *customer.Patch) error {
+	if p.Empty() {
+		return nil
+	}
+	d, err := tx.diffPatch(id, p)
+	if err != nil {
+		return err
 	}
 	now := ms(tx.Now())
-	if len(sets) > 0 {
-		sets = append(sets, "updated_at = ?")
-		args = append(args, now, id)
+	if len(d.sets) > 0 {
+		if d.attrs {
+			if err := tx.defineAttrs(p.Attrs); err != nil {
+				return err
+			}
+		}
+		sets := append(d.sets, "updated_at = ?")
+		args := append(d.args, now, id)
 		if _, err := tx.exec(`UPDATE customers SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...); err != nil {
 			return fmt.Errorf("update customer %d: %w", id, err)
 		}
 	}
-	for ch, out := range p.OptOut {
+	for ch, out := range d.optOuts {
 		var err error
 		if out {
 			_, err = tx.exec(`INSERT INTO customer_optouts (customer_id, channel, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, ch, now)

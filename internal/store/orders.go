@@ -29,8 +29,12 @@ func (tx *Tx) UpsertOrder(o *event.Order) (bool, error) {
 		products = []byte("[]")
 	}
 	now := ms(tx.Now())
-	var existing int64
-	err = tx.row(`SELECT id FROM orders WHERE order_id = ?`, o.OrderID).Scan(&existing)
+	var (
+		existing, curCustomer, curAmount, curPaid int64
+		curCurrency, curProducts                  string
+	)
+	err = tx.row(`SELECT id, customer_id, amount_minor, currency, products, paid_at FROM orders WHERE order_id = ?`, o.OrderID).
+		Scan(&existing, &curCustomer, &curAmount, &curCurrency, &curProducts, &curPaid)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		status := o.Status
@@ -52,10 +56,27 @@ func (tx *Tx) UpsertOrder(o *event.Order) (bool, error) {
 		return false, err
 	}
 	o.ID = existing
+	if curCustomer == o.CustomerID && curAmount == o.AmountMinor && curCurrency == o.Currency && curPaid == ms(o.PaidAt) && sameJSON(curProducts, products) {
+		return false, nil // a resent or re-imported order: nothing to write, updated_at stays
+	}
 	_, err = tx.exec(`UPDATE orders SET customer_id = ?, amount_minor = ?, currency = ?, products = ?, paid_at = ?, updated_at = ?,
 		status = CASE WHEN refunded_minor = 0 THEN 'paid' WHEN refunded_minor >= ? THEN 'refunded' ELSE 'partially_refunded' END
 		WHERE id = ?`, o.CustomerID, o.AmountMinor, o.Currency, string(products), ms(o.PaidAt), now, o.AmountMinor, existing)
 	return false, err
+}
+
+// sameJSON reports whether stored JSON (respaced by PostgreSQL's JSONB) and b say the same.
+func sameJSON(stored string, b []byte) bool {
+	if stored == string(b) {
+		return true
+	}
+	var x, y any
+	if json.Unmarshal([]byte(stored), &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
 }
 
 // RefundOrder records a full (AmountMinor 0) or partial refund. Refunds add up and are capped
