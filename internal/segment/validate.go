@@ -302,7 +302,7 @@ func (v *validator) event(c *EventCond, path string) error {
 			return err
 		}
 	}
-	if c.Where != nil && len(c.Where) > 20 {
+	if len(c.Where) > 20 {
 		return errf(join(path, "where"), "more than 20 property conditions")
 	}
 	switch c.Timing {
