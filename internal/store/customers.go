@@ -333,6 +333,9 @@ func (tx *Tx) ApplyPatch(id int64, p *customer.Patch) error {
 	if err != nil {
 		return err
 	}
+	if len(d.sets) > 0 || len(d.optOuts) > 0 {
+		tx.noteCustomer(id)
+	}
 	now := ms(tx.Now())
 	if len(d.sets) > 0 {
 		if d.attrs {
@@ -371,6 +374,7 @@ func (tx *Tx) CreateCustomer(ids []customer.Identity, createdAt time.Time) (int6
 	if err := tx.row(`INSERT INTO customers (created_at, updated_at) VALUES (?, ?) RETURNING id`, c, now).Scan(&id); err != nil {
 		return 0, fmt.Errorf("create customer: %w", err)
 	}
+	tx.noteCustomer(id)
 	for _, ident := range ids {
 		if _, err := tx.exec(`INSERT INTO identities (kind, value, customer_id, created_at) VALUES (?, ?, ?, ?)`, string(ident.Kind), ident.Value, id, now); err != nil {
 			if isUniqueViolation(err) {
@@ -594,6 +598,8 @@ func (tx *Tx) Merge(from, into int64, reason string) error {
 	if _, err := tx.exec(`UPDATE customers SET merged_into = ?, updated_at = ? WHERE id = ?`, into, now, from); err != nil {
 		return err
 	}
+	tx.changes.Merges = append(tx.changes.Merges, MergeChange{From: from, Into: into})
+	tx.noteCustomer(into)
 	_, err = tx.exec(`INSERT INTO customer_merges (from_id, into_id, reason, merged_at) VALUES (?, ?, ?, ?)`, from, into, reason, now)
 	return err
 }

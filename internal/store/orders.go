@@ -51,6 +51,7 @@ func (tx *Tx) UpsertOrder(o *event.Order) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("insert order %s: %w", o.OrderID, err)
 		}
+		tx.noteCustomer(o.CustomerID)
 		return true, nil
 	case err != nil:
 		return false, err
@@ -62,6 +63,7 @@ func (tx *Tx) UpsertOrder(o *event.Order) (bool, error) {
 	_, err = tx.exec(`UPDATE orders SET customer_id = ?, amount_minor = ?, currency = ?, products = ?, paid_at = ?, updated_at = ?,
 		status = CASE WHEN refunded_minor = 0 THEN 'paid' WHEN refunded_minor >= ? THEN 'refunded' ELSE 'partially_refunded' END
 		WHERE id = ?`, o.CustomerID, o.AmountMinor, o.Currency, string(products), ms(o.PaidAt), now, o.AmountMinor, existing)
+	tx.noteCustomer(o.CustomerID, curCustomer)
 	return false, err
 }
 
@@ -82,8 +84,8 @@ func sameJSON(stored string, b []byte) bool {
 // RefundOrder records a full (AmountMinor 0) or partial refund. Refunds add up and are capped
 // at the order amount. An unknown order is a field error.
 func (tx *Tx) RefundOrder(r event.Refund) error {
-	var id, amount, refunded int64
-	err := tx.row(`SELECT id, amount_minor, refunded_minor FROM orders WHERE order_id = ?`, r.OrderID).Scan(&id, &amount, &refunded)
+	var id, amount, refunded, cust int64
+	err := tx.row(`SELECT id, amount_minor, refunded_minor, customer_id FROM orders WHERE order_id = ?`, r.OrderID).Scan(&id, &amount, &refunded, &cust)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &customer.FieldError{Field: "properties.order_id", Reason: fmt.Sprintf("no order %q to refund", r.OrderID)}
 	}
@@ -107,6 +109,7 @@ func (tx *Tx) RefundOrder(r event.Refund) error {
 		at = ms(tx.Now())
 	}
 	_, err = tx.exec(`UPDATE orders SET refunded_minor = ?, status = ?, refunded_at = ?, updated_at = ? WHERE id = ?`, refunded, status, at, ms(tx.Now()), id)
+	tx.noteCustomer(cust)
 	return err
 }
 

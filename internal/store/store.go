@@ -34,6 +34,7 @@ type Store struct {
 	db     *sql.DB
 	engine Engine
 	now    func() time.Time
+	subs   subscribers
 }
 
 // Open opens the database named by dsn: a postgres:// or postgresql:// URL (or a libpq
@@ -122,6 +123,9 @@ type Tx struct {
 	ctx context.Context
 	// attrDefs caches the attribute definitions read inside this transaction.
 	attrDefs map[string]AttrDefRow
+	// changes collects what the transaction changed, published to subscribers on commit.
+	changes Changes
+	marks   map[string]changeMark
 }
 
 // InTx runs fn in a transaction, committing when fn returns nil and rolling back otherwise.
@@ -138,6 +142,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.publish(&tx.changes)
 	return nil
 }
 

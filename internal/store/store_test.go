@@ -374,3 +374,46 @@ func TestEnsureAdminOnlyOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestCommitsPublishChanges(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		var got []*store.Changes
+		s.Subscribe(func(c *store.Changes) { got = append(got, c) })
+		anon := resolve(t, s, customer.Identity{Kind: customer.AnonymousID, Value: "a"}).CustomerID
+		user := resolve(t, s, customer.Identity{Kind: customer.UserID, Value: "u"}).CustomerID
+		if len(got) != 2 || got[0].Customers[0] != anon || got[1].Customers[0] != user {
+			t.Fatalf("creations published %+v", got)
+		}
+		got = nil
+		err := s.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.InsertEvents([]*event.Event{{MessageID: "e1", CustomerID: anon, Type: "track", Name: "入群", Timestamp: time.UnixMilli(1000)}}); err != nil {
+				return err
+			}
+			if err := tx.Savepoint("sp"); err != nil {
+				return err
+			}
+			if _, err := tx.InsertEvents([]*event.Event{{MessageID: "e2", CustomerID: anon, Type: "track", Name: "gone", Timestamp: time.UnixMilli(2000)}}); err != nil {
+				return err
+			}
+			if err := tx.RollbackTo("sp"); err != nil {
+				return err
+			}
+			_, err := tx.Resolve([]customer.Identity{{Kind: customer.UserID, Value: "u"}, {Kind: customer.AnonymousID, Value: "a"}}, "test")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || len(got[0].Events) != 1 || got[0].Events[0].Name != "入群" || len(got[0].Merges) != 1 || got[0].Merges[0] != (store.MergeChange{From: anon, Into: user}) {
+			t.Fatalf("published %+v", got)
+		}
+		got = nil
+		s.InTx(ctx, func(tx *store.Tx) error {
+			tx.InsertEvents([]*event.Event{{MessageID: "e3", CustomerID: user, Type: "track", Name: "x", Timestamp: time.Now()}})
+			return errors.New("roll back")
+		})
+		if len(got) != 0 {
+			t.Fatalf("a rolled back transaction published %+v", got)
+		}
+	})
+}

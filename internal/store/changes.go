@@ -1,0 +1,83 @@
+package store
+
+import (
+	"sync"
+	"time"
+)
+
+// Changes is what one committed transaction changed, as far as derived state (the audience
+// engine, later models) cares: subscribers get it after the commit, in the committing process.
+type Changes struct {
+	// Customers were created or had their profile, attributes, opt-outs, tags or orders changed.
+	Customers []int64
+	// Events were stored (new, not retried).
+	Events []EventChange
+	// Merges lists customers merged away (From) and where they went (Into), in order.
+	Merges []MergeChange
+}
+
+// EventChange is one stored event.
+type EventChange struct {
+	CustomerID int64
+	Name       string
+	At         time.Time
+}
+
+// MergeChange is one merge.
+type MergeChange struct{ From, Into int64 }
+
+func (c *Changes) empty() bool {
+	return c == nil || len(c.Customers) == 0 && len(c.Events) == 0 && len(c.Merges) == 0
+}
+
+type changeMark struct{ customers, events, merges int }
+
+// noteCustomer records that a customer changed.
+func (tx *Tx) noteCustomer(ids ...int64) {
+	tx.changes.Customers = append(tx.changes.Customers, ids...)
+}
+
+// mark and rewind keep the change list in step with savepoints.
+func (tx *Tx) mark(name string) {
+	if tx.marks == nil {
+		tx.marks = map[string]changeMark{}
+	}
+	tx.marks[name] = changeMark{len(tx.changes.Customers), len(tx.changes.Events), len(tx.changes.Merges)}
+}
+
+func (tx *Tx) rewind(name string) {
+	m, ok := tx.marks[name]
+	if !ok {
+		return
+	}
+	tx.changes.Customers = tx.changes.Customers[:m.customers]
+	tx.changes.Events = tx.changes.Events[:m.events]
+	tx.changes.Merges = tx.changes.Merges[:m.merges]
+	delete(tx.marks, name)
+}
+
+type subscribers struct {
+	mu  sync.RWMutex
+	fns []func(*Changes)
+}
+
+// Subscribe registers fn to be called after every commit that changed customers, events or
+// merges, with what changed. fn runs synchronously in the committing goroutine: keep it fast.
+// Writes made by other processes (another instance on the same PostgreSQL) are not seen here.
+func (s *Store) Subscribe(fn func(*Changes)) {
+	s.subs.mu.Lock()
+	s.subs.fns = append(s.subs.fns, fn)
+	s.subs.mu.Unlock()
+}
+
+func (s *Store) publish(c *Changes) {
+	if c.empty() {
+		return
+	}
+	s.subs.mu.RLock()
+	fns := s.subs.fns
+	s.subs.mu.RUnlock()
+	for _, fn := range fns {
+		fn(c)
+	}
+}
