@@ -191,3 +191,28 @@ func (tx *Tx) IdentityOwner(id customer.Identity) (int64, error) {
 	}
 	return cid, nil
 }
+
+// CheckCustomerCursor reports whether cursor came from a customer list sorted by sortKey, so a
+// cursor from another sort (or a forged one) is a field error rather than a failed query.
+func CheckCustomerCursor(sortKey, cur string) error {
+	if cur == "" {
+		return nil
+	}
+	bad := &customer.FieldError{Field: "cursor", Reason: "not a cursor from a previous page with this sort"}
+	raw, err := base64.RawURLEncoding.DecodeString(cur)
+	var c cursor
+	if err != nil || json.Unmarshal(raw, &c) != nil || c.ID <= 0 {
+		return bad
+	}
+	switch sortCols[sortKey] {
+	case "created_at", "last_seen_at":
+		if f, ok := c.V.(float64); !ok || f != float64(int64(f)) {
+			return bad
+		}
+	case "name":
+		if _, ok := c.V.(string); !ok {
+			return bad
+		}
+	}
+	return nil
+}

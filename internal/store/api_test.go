@@ -120,3 +120,27 @@ func TestFillOptOutsAndIdentityOwner(t *testing.T) {
 		}
 	})
 }
+
+func TestCheckCustomerCursor(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		for i := range 3 {
+			resolve(t, s, customer.Identity{Kind: customer.UserID, Value: fmt.Sprint("u", i)})
+		}
+		for _, sort := range []string{"", "id", "name", "created_at", "last_seen_at"} {
+			page, err := s.ListCustomers(ctx, store.CustomerFilter{Sort: sort, Limit: 1})
+			if err != nil || page.NextCursor == "" {
+				t.Fatalf("sort %q: %+v, %v", sort, page, err)
+			}
+			if err := store.CheckCustomerCursor(sort, page.NextCursor); err != nil {
+				t.Errorf("sort %q: own cursor refused: %v", sort, err)
+			}
+		}
+		byName, _ := s.ListCustomers(ctx, store.CustomerFilter{Sort: "name", Limit: 1})
+		if err := store.CheckCustomerCursor("created_at", byName.NextCursor); err == nil {
+			t.Error("a name cursor was accepted for sort created_at")
+		}
+		if err := store.CheckCustomerCursor("id", "not-base64!"); err == nil {
+			t.Error("garbage cursor accepted")
+		}
+	})
+}

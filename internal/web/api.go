@@ -1,5 +1,143 @@
 package web
 
-import "net/http"
+import (
+	_ "embed"
+	"net/http"
+	"strconv"
+	"strings"
 
-func (s *Server) routesAPI(mux *http.ServeMux) {}
+	"github.com/siyu-scrm/siyu/internal/staff"
+)
+
+// apiRoute is one JSON API route. The mux is registered from apiRoutes and the OpenAPI
+// document (openapi.json) describes the same routes; a test keeps the two in step.
+type apiRoute struct {
+	Method  string
+	Pattern string // a net/http pattern path, e.g. /api/v1/customers/{id}
+	// OperationID names the route's operation in openapi.json.
+	OperationID string
+	Handler     func(*Server, http.ResponseWriter, *http.Request)
+	// Roles may call the route (admin always may); none means every signed-in role.
+	Roles []staff.Role
+	// Public routes need no credentials (only the OpenAPI document itself).
+	Public bool
+}
+
+var (
+	readers = []staff.Role{staff.Operator, staff.Sales}
+	writers = []staff.Role{staff.Operator, staff.Sales}
+	admins  = []staff.Role{staff.Admin}
+)
+
+// apiRoutes is every route under /api/v1.
+var apiRoutes = []apiRoute{
+	{"GET", "/api/v1/openapi.json", "getOpenAPI", (*Server).apiOpenAPI, nil, true},
+	{"GET", "/api/v1/me", "getMe", (*Server).apiMe, nil, false},
+
+	{"GET", "/api/v1/customers", "listCustomers", (*Server).apiListCustomers, readers, false},
+	{"POST", "/api/v1/customers", "createCustomer", (*Server).apiCreateCustomer, writers, false},
+	{"GET", "/api/v1/customers/{id}", "getCustomer", (*Server).apiGetCustomer, readers, false},
+	{"PATCH", "/api/v1/customers/{id}", "updateCustomer", (*Server).apiUpdateCustomer, writers, false},
+	{"GET", "/api/v1/customers/{id}/events", "listCustomerEvents", (*Server).apiCustomerEvents, readers, false},
+	{"GET", "/api/v1/customers/{id}/orders", "listCustomerOrders", (*Server).apiCustomerOrders, readers, false},
+
+	{"GET", "/api/v1/attributes", "listAttributes", (*Server).apiListAttributes, nil, false},
+	{"POST", "/api/v1/attributes", "defineAttribute", (*Server).apiDefineAttribute, []staff.Role{staff.Operator}, false},
+
+	{"GET", "/api/v1/staff", "listStaff", (*Server).apiListStaff, nil, false},
+	{"POST", "/api/v1/staff", "createStaff", (*Server).apiCreateStaff, admins, false},
+	{"PATCH", "/api/v1/staff/{id}", "updateStaff", (*Server).apiUpdateStaff, admins, false},
+
+	{"GET", "/api/v1/keys", "listKeys", (*Server).apiListKeys, admins, false},
+	{"POST", "/api/v1/keys", "createKey", (*Server).apiCreateKey, admins, false},
+	{"DELETE", "/api/v1/keys/{id}", "revokeKey", (*Server).apiRevokeKey, admins, false},
+}
+
+// apiBodyLimit caps every JSON API request body.
+const apiBodyLimit = 1 << 20
+
+func (s *Server) routesAPI(mux *http.ServeMux) {
+	for _, rt := range apiRoutes {
+		h := func(w http.ResponseWriter, r *http.Request) { rt.Handler(s, w, r) }
+		if !rt.Public {
+			h = s.api(h, rt.Roles...)
+		}
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, h)
+	}
+	mux.HandleFunc("/api/", apiNoRoute)
+}
+
+// apiNoRoute answers requests that match no API route in JSON (not with the console's HTML):
+// 405 with Allow when the path exists under another method, 404 otherwise.
+func apiNoRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, rt := range apiRoutes {
+		if apiPathMatch(rt.Pattern, r.URL.Path) {
+			allow = append(allow, rt.Method)
+			if rt.Method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here (allowed: "+strings.Join(allow, ", ")+")", "")
+		return
+	}
+	writeError(w, http.StatusNotFound, "not_found", "no such API route", "")
+}
+
+// apiPathMatch reports whether path matches pattern segment by segment, {name} matching any
+// one segment.
+func apiPathMatch(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if !(strings.HasPrefix(ps[i], "{") && xs[i] != "") && ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// apiOpenAPI serves the OpenAPI document. It is public: it describes the API and holds no data.
+func (s *Server) apiOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(openAPIDoc)
+}
+
+// pathID reads the positive integer path parameter {id}; a malformed one answers 404 (no such
+// resource can exist).
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusNotFound, "not_found", "not found", "")
+		return 0, false
+	}
+	return id, true
+}
+
+// queryInt reads an optional integer query parameter: absent is def, not an integer is 400,
+// outside [lo, hi] is 422.
+func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", name+" must be an integer", name)
+		return 0, false
+	}
+	if n < lo || n > hi {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", name+" must be between "+strconv.Itoa(lo)+" and "+strconv.Itoa(hi), name)
+		return 0, false
+	}
+	return n, true
+}
