@@ -78,34 +78,12 @@ type EventPage struct {
 
 // CustomerEventPage returns a customer's events newest first, one exact keyset page at a time.
 func (s *Store) CustomerEventPage(ctx context.Context, customerID int64, p TimePage) (*EventPage, error) {
-	cond, args, err := p.where("ts")
-	if err != nil {
-		return nil, err
-	}
-	args = append([]any{customerID}, args...)
-	args = append(args, p.Limit+1)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE customer_id = ?`+cond+` ORDER BY ts DESC, id DESC LIMIT ?`), args...)
+	evts, next, err := customerTimePage(ctx, s, `SELECT `+eventCols+` FROM events`, "ts", customerID, p, scanEvent,
+		func(e *event.Event) (int64, int64) { return ms(e.Timestamp), e.ID })
 	if err != nil {
 		return nil, fmt.Errorf("customer %d events: %w", customerID, err)
 	}
-	defer rows.Close()
-	page := &EventPage{Events: []*event.Event{}}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		page.Events = append(page.Events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(page.Events) > p.Limit {
-		page.Events = page.Events[:p.Limit]
-		last := page.Events[p.Limit-1]
-		page.NextCursor = encodeTimeCursor(ms(last.Timestamp), last.ID)
-	}
-	return page, nil
+	return &EventPage{Events: evts, NextCursor: next}, nil
 }
 
 // OrderPage is one page of a customer's orders.
@@ -117,34 +95,45 @@ type OrderPage struct {
 // CustomerOrderPage returns a customer's orders by payment time, newest first, one exact keyset
 // page at a time.
 func (s *Store) CustomerOrderPage(ctx context.Context, customerID int64, p TimePage) (*OrderPage, error) {
-	cond, args, err := p.where("paid_at")
-	if err != nil {
-		return nil, err
-	}
-	args = append([]any{customerID}, args...)
-	args = append(args, p.Limit+1)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+orderCols+` FROM orders WHERE customer_id = ?`+cond+` ORDER BY paid_at DESC, id DESC LIMIT ?`), args...)
+	orders, next, err := customerTimePage(ctx, s, `SELECT `+orderCols+` FROM orders`, "paid_at", customerID, p, scanOrder,
+		func(o *event.Order) (int64, int64) { return ms(o.PaidAt), o.ID })
 	if err != nil {
 		return nil, fmt.Errorf("customer %d orders: %w", customerID, err)
 	}
+	return &OrderPage{Orders: orders, NextCursor: next}, nil
+}
+
+// customerTimePage reads one newest-first page of a customer's rows (selectFrom ordered by
+// tsCol, then id) and the cursor of the next page, "" on the last.
+func customerTimePage[T any](ctx context.Context, s *Store, selectFrom, tsCol string, customerID int64, p TimePage,
+	scan func(interface{ Scan(...any) error }) (T, error), key func(T) (ts, id int64)) ([]T, string, error) {
+	cond, args, err := p.where(tsCol)
+	if err != nil {
+		return nil, "", err
+	}
+	args = append([]any{customerID}, args...)
+	args = append(args, p.Limit+1)
+	rows, err := s.db.QueryContext(ctx, s.q(selectFrom+` WHERE customer_id = ?`+cond+` ORDER BY `+tsCol+` DESC, id DESC LIMIT ?`), args...)
+	if err != nil {
+		return nil, "", err
+	}
 	defer rows.Close()
-	page := &OrderPage{Orders: []*event.Order{}}
+	out := []T{}
 	for rows.Next() {
-		o, err := scanOrder(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		page.Orders = append(page.Orders, o)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if len(page.Orders) > p.Limit {
-		page.Orders = page.Orders[:p.Limit]
-		last := page.Orders[p.Limit-1]
-		page.NextCursor = encodeTimeCursor(ms(last.PaidAt), last.ID)
+	if len(out) <= p.Limit {
+		return out, "", nil
 	}
-	return page, nil
+	out = out[:p.Limit]
+	return out, encodeTimeCursor(key(out[p.Limit-1])), nil
 }
 
 // FillOptOuts sets OptOuts on every customer of a list page with one query (lists do not read

@@ -283,23 +283,19 @@ func timePage(w http.ResponseWriter, r *http.Request) (store.TimePage, bool) {
 }
 
 func (s *Server) apiCustomerEvents(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.apiCustomer(w, r)
-	if !ok {
-		return
-	}
-	p, ok := timePage(w, r)
-	if !ok {
-		return
-	}
-	page, err := s.Store.CustomerEventPage(r.Context(), c.ID, p)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
+	s.apiCustomerPage(w, r, func(id int64, p store.TimePage) (any, error) {
+		return s.Store.CustomerEventPage(r.Context(), id, p)
+	})
 }
 
 func (s *Server) apiCustomerOrders(w http.ResponseWriter, r *http.Request) {
+	s.apiCustomerPage(w, r, func(id int64, p store.TimePage) (any, error) {
+		return s.Store.CustomerOrderPage(r.Context(), id, p)
+	})
+}
+
+// apiCustomerPage answers with one page of the {id} customer's events or orders.
+func (s *Server) apiCustomerPage(w http.ResponseWriter, r *http.Request, read func(customerID int64, p store.TimePage) (any, error)) {
 	c, ok := s.apiCustomer(w, r)
 	if !ok {
 		return
@@ -308,7 +304,7 @@ func (s *Server) apiCustomerOrders(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := s.Store.CustomerOrderPage(r.Context(), c.ID, p)
+	page, err := read(c.ID, p)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
