@@ -18,6 +18,7 @@ type Changes struct {
 
 // EventChange is one stored event.
 type EventChange struct {
+	ID         int64 // the events row id
 	CustomerID int64
 	Name       string
 	At         time.Time

@@ -1,0 +1,166 @@
+package audience
+
+import (
+	"math"
+	"strings"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/siyu-scrm/siyu/internal/segment"
+)
+
+// valueIndex keeps one bitmap per distinct value of a low-cardinality field (gender, region,
+// source, string attributes, list items, owners, opt-out channels).
+type valueIndex map[string]*roaring.Bitmap
+
+func (vi valueIndex) add(v string, id uint32) {
+	b := vi[v]
+	if b == nil {
+		b = roaring.New()
+		vi[v] = b
+	}
+	b.Add(id)
+}
+
+// remove takes id out of every value (a customer's old value is not remembered: the number of
+// distinct values is small).
+func (vi valueIndex) remove(id uint32) {
+	for v, b := range vi {
+		if b.CheckedRemove(id) && b.IsEmpty() {
+			delete(vi, v)
+		}
+	}
+}
+
+func (vi valueIndex) get(v string) *roaring.Bitmap {
+	if b := vi[v]; b != nil {
+		return b
+	}
+	return roaring.New()
+}
+
+// union of the bitmaps of values for which keep is true.
+func (vi valueIndex) union(keep func(v string) bool) *roaring.Bitmap {
+	var bs []*roaring.Bitmap
+	for v, b := range vi {
+		if keep(v) {
+			bs = append(bs, b)
+		}
+	}
+	return roaring.FastOr(bs...)
+}
+
+func (vi valueIndex) all() *roaring.Bitmap { return vi.union(func(string) bool { return true }) }
+
+// textColumn keeps one string per customer in an arena, for high-cardinality text (name,
+// phone, email) that conditions scan rarely. A changed value is appended; the old bytes stay
+// until the next rebuild.
+type textColumn struct {
+	arena []byte
+	off   []uint32
+	n     []uint16
+}
+
+func (c *textColumn) set(id uint32, s string) {
+	for uint32(len(c.off)) <= id {
+		c.off = append(c.off, 0)
+		c.n = append(c.n, 0)
+	}
+	if len(s) > math.MaxUint16 {
+		s = s[:math.MaxUint16]
+	}
+	if s == "" {
+		c.off[id], c.n[id] = 0, 0
+		return
+	}
+	c.off[id], c.n[id] = uint32(len(c.arena)), uint16(len(s))
+	c.arena = append(c.arena, s...)
+}
+
+func (c *textColumn) get(id uint32) string {
+	if id >= uint32(len(c.off)) || c.n[id] == 0 {
+		return ""
+	}
+	return string(c.arena[c.off[id] : c.off[id]+uint32(c.n[id])])
+}
+
+// match returns the customers among alive whose value satisfies pred.
+func (c *textColumn) match(alive *roaring.Bitmap, pred func(string) bool) *roaring.Bitmap {
+	out := roaring.New()
+	it := alive.Iterator()
+	for it.HasNext() {
+		id := it.Next()
+		if pred(c.get(id)) {
+			out.Add(id)
+		}
+	}
+	return out
+}
+
+// numColumn is a dense column of numbers, NaN where unset.
+type numColumn []float64
+
+func (c *numColumn) set(id uint32, v float64) {
+	for uint32(len(*c)) <= id {
+		*c = append(*c, math.NaN())
+	}
+	(*c)[id] = v
+}
+
+func (c numColumn) get(id uint32) float64 {
+	if id >= uint32(len(c)) {
+		return math.NaN()
+	}
+	return c[id]
+}
+
+// dayColumn is a dense column of days, segment.NoDay where unset.
+type dayColumn []segment.Day
+
+func (c *dayColumn) set(id uint32, d segment.Day) {
+	for uint32(len(*c)) <= id {
+		*c = append(*c, segment.NoDay)
+	}
+	(*c)[id] = d
+}
+
+func (c dayColumn) get(id uint32) segment.Day {
+	if id >= uint32(len(c)) {
+		return segment.NoDay
+	}
+	return c[id]
+}
+
+// stringMatch implements the text operators for one value.
+func stringMatch(cmp string, value any) func(string) bool {
+	switch cmp {
+	case "eq":
+		v, _ := value.(string)
+		return func(s string) bool { return s == v }
+	case "in":
+		set := map[string]bool{}
+		for _, x := range asList(value) {
+			if s, ok := x.(string); ok {
+				set[s] = true
+			}
+		}
+		return func(s string) bool { return set[s] }
+	case "contains":
+		v, _ := value.(string)
+		return func(s string) bool { return s != "" && strings.Contains(s, v) }
+	case "starts_with":
+		v, _ := value.(string)
+		return func(s string) bool { return s != "" && strings.HasPrefix(s, v) }
+	case "is_set":
+		return func(s string) bool { return s != "" }
+	}
+	return func(string) bool { return false }
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// negated maps a complement operator to the operator it complements.
+var negated = map[string]string{"ne": "eq", "not_in": "in", "not_contains": "contains", "is_not_set": "is_set"}

@@ -1,0 +1,522 @@
+package audience
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/siyu-scrm/siyu/internal/event"
+	"github.com/siyu-scrm/siyu/internal/segment"
+)
+
+// Segments looks up saved segments' trees, for membership conditions.
+type Segments func(id int64) (*segment.Node, bool)
+
+// query is one evaluation: the state under a read lock, today, pre-computed fallbacks and a
+// cache of referenced segments.
+type query struct {
+	e         *Engine
+	st        *state
+	today     segment.Day
+	segs      Segments
+	fallbacks map[*segment.EventCond]*roaring.Bitmap
+	segCache  map[int64]*roaring.Bitmap
+	sc        *scratch
+}
+
+// Evaluate returns the members of a validated tree.
+func (e *Engine) Evaluate(ctx context.Context, tree *segment.Node, segs Segments) (*roaring.Bitmap, error) {
+	q, release, err := e.begin(ctx, tree, segs)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return q.eval(tree), nil
+}
+
+// Count returns how many customers a validated tree selects.
+func (e *Engine) Count(ctx context.Context, tree *segment.Node, segs Segments) (uint64, error) {
+	b, err := e.Evaluate(ctx, tree, segs)
+	if err != nil {
+		return 0, err
+	}
+	return b.GetCardinality(), nil
+}
+
+// Members returns up to limit member ids greater than after, in id order.
+func (e *Engine) Members(ctx context.Context, tree *segment.Node, segs Segments, after int64, limit int) ([]int64, error) {
+	b, err := e.Evaluate(ctx, tree, segs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, 0, limit)
+	it := b.Iterator()
+	if after >= 0 && after < math.MaxUint32 {
+		it.AdvanceIfNeeded(uint32(after + 1))
+	}
+	for it.HasNext() && len(out) < limit {
+		out = append(out, int64(it.Next()))
+	}
+	return out, nil
+}
+
+func (e *Engine) begin(ctx context.Context, tree *segment.Node, segs Segments) (*query, func(), error) {
+	now := e.now()
+	fallbacks := map[*segment.EventCond]*roaring.Bitmap{}
+	var walkErr error
+	var visit func(n *segment.Node, depth int)
+	visit = func(n *segment.Node, depth int) {
+		if depth > segment.MaxDepth*4 {
+			return
+		}
+		segment.Walk(n, func(x *segment.Node) {
+			if x.Event != nil && len(x.Event.Where) > 0 && walkErr == nil {
+				if e.fallback == nil {
+					walkErr = fmt.Errorf("audience: event property conditions need a fallback evaluator")
+					return
+				}
+				ids, err := e.fallback.Members(ctx, &segment.Node{Event: x.Event}, now)
+				if err != nil {
+					walkErr = err
+					return
+				}
+				b := roaring.New()
+				for _, id := range ids {
+					b.Add(uint32(id))
+				}
+				fallbacks[x.Event] = b
+			}
+			if x.Segment != 0 && segs != nil {
+				if t, ok := segs(x.Segment); ok {
+					visit(t, depth+1)
+				}
+			}
+		})
+	}
+	visit(tree, 0)
+	if walkErr != nil {
+		return nil, nil, walkErr
+	}
+	e.mu.RLock()
+	st := e.state
+	sc, _ := e.scratch.Get().(*scratch)
+	if sc == nil || uint32(len(sc.count)) < st.size {
+		sc = &scratch{count: make([]int64, st.size+1024), amount: make([]int64, st.size+1024)}
+	}
+	q := &query{e: e, st: st, today: segment.DayOf(now, e.loc), segs: segs, fallbacks: fallbacks, segCache: map[int64]*roaring.Bitmap{}, sc: sc}
+	return q, func() { e.mu.RUnlock(); e.scratch.Put(sc) }, nil
+}
+
+func (q *query) eval(n *segment.Node) *roaring.Bitmap {
+	var b *roaring.Bitmap
+	switch {
+	case n.Op == "and":
+		parts := make([]*roaring.Bitmap, len(n.Children))
+		for i, c := range n.Children {
+			parts[i] = q.eval(c)
+		}
+		b = roaring.FastAnd(parts...)
+	case n.Op == "or":
+		parts := make([]*roaring.Bitmap, len(n.Children))
+		for i, c := range n.Children {
+			parts[i] = q.eval(c)
+		}
+		b = roaring.FastOr(parts...)
+	case n.Op == "not":
+		return roaring.AndNot(q.st.alive, q.eval(n.Children[0]))
+	case n.Field != "":
+		b = q.field(n.Field, n.Cmp, n.Value)
+	case n.Tag != nil:
+		b = q.tag(n.Tag)
+	case n.Event != nil:
+		b = q.event(n.Event)
+	case n.Order != nil:
+		b = q.order(n.Order)
+	case n.Habit != nil:
+		vi := q.st.habits[n.Habit.Kind]
+		var bs []*roaring.Bitmap
+		for _, v := range n.Habit.In {
+			bs = append(bs, vi.get(strconv.Itoa(v)))
+		}
+		b = roaring.FastOr(bs...)
+	case n.Segment != 0:
+		if c, ok := q.segCache[n.Segment]; ok {
+			return c
+		}
+		b = roaring.New()
+		if q.segs != nil {
+			if t, ok := q.segs(n.Segment); ok {
+				q.segCache[n.Segment] = roaring.New() // a cycle (refused by validation) yields nobody
+				b = q.eval(t)
+			}
+		}
+		q.segCache[n.Segment] = b
+		return b
+	default:
+		b = roaring.New()
+	}
+	return roaring.And(b, q.st.alive)
+}
+
+func (q *query) complement(b *roaring.Bitmap) *roaring.Bitmap { return roaring.AndNot(q.st.alive, b) }
+
+func (q *query) field(field, cmp string, value any) *roaring.Bitmap {
+	if pos, ok := negated[cmp]; ok {
+		return q.complement(q.field(field, pos, value))
+	}
+	st := q.st
+	typ := segment.ProfileFields[field]
+	if strings.HasPrefix(field, segment.AttrPrefix) {
+		typ = segment.AttrTypeToType(st.attrT[strings.TrimPrefix(field, segment.AttrPrefix)])
+	}
+	switch {
+	case st.text[field] != nil:
+		return st.text[field].match(st.alive, stringMatch(cmp, value))
+	case field == "owner":
+		return q.staff(cmp, value)
+	case field == "opted_out":
+		return listMatch(st.optouts, cmp, value)
+	case typ == segment.List:
+		return listMatch(st.lists[field], cmp, value)
+	case typ == segment.String:
+		vi := st.values[field]
+		if cmp == "eq" {
+			s, _ := value.(string)
+			return vi.get(s).Clone()
+		}
+		return vi.union(stringMatch(cmp, value))
+	case typ == segment.Bool:
+		pair, ok := st.bools[field]
+		if !ok {
+			return roaring.New()
+		}
+		if cmp == "is_set" {
+			return roaring.Or(pair[0], pair[1])
+		}
+		if v, _ := value.(bool); v {
+			return pair[1].Clone()
+		}
+		return pair[0].Clone()
+	case typ == segment.Number:
+		col := st.nums[field]
+		if col == nil {
+			return roaring.New()
+		}
+		match := numMatch(cmp, value, 1)
+		out := roaring.New()
+		for i, v := range *col {
+			if !math.IsNaN(v) && match(v) {
+				out.Add(uint32(i))
+			}
+		}
+		return out
+	case typ == segment.Date || typ == segment.DateTime:
+		col := st.dates[field]
+		if col == nil {
+			return roaring.New()
+		}
+		match := q.dateMatch(cmp, value)
+		out := roaring.New()
+		for i, d := range *col {
+			if d != segment.NoDay && match(d) {
+				out.Add(uint32(i))
+			}
+		}
+		return out
+	}
+	return roaring.New()
+}
+
+func (q *query) dateMatch(cmp string, value any) func(segment.Day) bool {
+	switch cmp {
+	case "is_set":
+		return func(segment.Day) bool { return true }
+	case "anniversary_in_next_days":
+		f, _ := value.(float64)
+		keys := segment.Anniversaries(q.today, int(f))
+		return func(d segment.Day) bool { return keys[d.MonthDay()] }
+	}
+	r := segment.DateRange(cmp, value, q.today)
+	return r.Contains
+}
+
+func (q *query) staff(cmp string, value any) *roaring.Bitmap {
+	switch cmp {
+	case "is_set":
+		return q.st.owners.all()
+	case "eq":
+		f, _ := value.(float64)
+		return q.st.owners.get(strconv.FormatInt(int64(f), 10)).Clone()
+	case "in":
+		var bs []*roaring.Bitmap
+		for _, x := range asList(value) {
+			f, _ := x.(float64)
+			bs = append(bs, q.st.owners.get(strconv.FormatInt(int64(f), 10)))
+		}
+		return roaring.FastOr(bs...)
+	}
+	return roaring.New()
+}
+
+func listMatch(vi valueIndex, cmp string, value any) *roaring.Bitmap {
+	if vi == nil {
+		return roaring.New()
+	}
+	switch cmp {
+	case "is_set":
+		return vi.all()
+	case "contains":
+		s, _ := value.(string)
+		return vi.get(s).Clone()
+	case "contains_any", "contains_all":
+		var bs []*roaring.Bitmap
+		for _, x := range asList(value) {
+			s, _ := x.(string)
+			bs = append(bs, vi.get(s))
+		}
+		if cmp == "contains_any" {
+			return roaring.FastOr(bs...)
+		}
+		return roaring.FastAnd(bs...)
+	}
+	return roaring.New()
+}
+
+// numMatch compares numbers; scale multiplies the given values first (100 for amounts in
+// minor units, rounded half away from zero).
+func numMatch(cmp string, value any, scale float64) func(float64) bool {
+	conv := func(x any) float64 {
+		f, _ := x.(float64)
+		if scale != 1 {
+			return float64(event.MinorUnits(f, "CNY"))
+		}
+		return f
+	}
+	switch cmp {
+	case "eq":
+		v := conv(value)
+		return func(x float64) bool { return x == v }
+	case "lt":
+		v := conv(value)
+		return func(x float64) bool { return x < v }
+	case "lte":
+		v := conv(value)
+		return func(x float64) bool { return x <= v }
+	case "gt":
+		v := conv(value)
+		return func(x float64) bool { return x > v }
+	case "gte":
+		v := conv(value)
+		return func(x float64) bool { return x >= v }
+	case "between":
+		l := asList(value)
+		if len(l) != 2 {
+			break
+		}
+		lo, hi := conv(l[0]), conv(l[1])
+		return func(x float64) bool { return x >= lo && x <= hi }
+	case "in":
+		set := map[float64]bool{}
+		for _, x := range asList(value) {
+			set[conv(x)] = true
+		}
+		return func(x float64) bool { return set[x] }
+	case "is_set":
+		return func(float64) bool { return true }
+	}
+	return func(float64) bool { return false }
+}
+
+func countMatch(c *segment.Compare) func(int64) bool {
+	if c == nil {
+		return func(n int64) bool { return n >= 1 }
+	}
+	v := int64(c.Value)
+	switch c.Cmp {
+	case "eq":
+		return func(n int64) bool { return n == v }
+	case "ne":
+		return func(n int64) bool { return n != v }
+	case "gt":
+		return func(n int64) bool { return n > v }
+	case "gte":
+		return func(n int64) bool { return n >= v }
+	case "lt":
+		return func(n int64) bool { return n < v }
+	case "lte":
+		return func(n int64) bool { return n <= v }
+	}
+	return func(int64) bool { return false }
+}
+
+func (q *query) tag(c *segment.TagCond) *roaring.Bitmap {
+	ids := c.IDs
+	if c.Group != 0 {
+		ids = nil
+		for t, g := range q.st.tagGrp {
+			if g == c.Group {
+				ids = append(ids, t)
+			}
+		}
+	}
+	bs := make([]*roaring.Bitmap, 0, len(ids))
+	for _, id := range ids {
+		if b := q.st.tags[id]; b != nil {
+			bs = append(bs, b)
+		} else {
+			bs = append(bs, roaring.New())
+		}
+	}
+	switch c.Match {
+	case "all":
+		if len(bs) == 0 {
+			return roaring.New()
+		}
+		return roaring.FastAnd(bs...)
+	case "none":
+		return q.complement(roaring.FastOr(bs...))
+	}
+	return roaring.FastOr(bs...)
+}
+
+func (q *query) event(c *segment.EventCond) *roaring.Bitmap {
+	if b, ok := q.fallbacks[c]; ok {
+		return b.Clone()
+	}
+	a := q.st.events[c.Name]
+	if a == nil {
+		a = newActivity(false)
+	}
+	if c.Timing != "" {
+		return q.timing(a, c.Timing, c.Cmp, c.Value)
+	}
+	r := c.Window.Resolve(q.today)
+	match := countMatch(c.Count)
+	if c.Count == nil || (c.Count.Cmp == "gte" && c.Count.Value == 1) || (c.Count.Cmp == "gt" && c.Count.Value == 0) {
+		return a.any(r, q.sc)
+	}
+	touched := a.sums(a.inRange(r), q.sc)
+	defer q.sc.reset(touched)
+	out := roaring.New()
+	if match(0) {
+		out = q.complement(touched)
+	}
+	it := touched.Iterator()
+	for it.HasNext() {
+		id := it.Next()
+		if match(q.sc.count[id]) {
+			out.Add(id)
+		}
+	}
+	return out
+}
+
+// timing selects customers whose first or last active day satisfies a date comparison.
+func (q *query) timing(a *activity, which, cmp string, value any) *roaring.Bitmap {
+	ever := a.any(segment.Range{From: segment.MinDay, To: segment.MaxDay}, q.sc)
+	switch cmp {
+	case "is_set":
+		return ever
+	case "is_not_set":
+		return q.complement(ever)
+	}
+	r := segment.DateRange(cmp, value, q.today)
+	if r.From > r.To {
+		return roaring.New()
+	}
+	in := a.any(r, q.sc)
+	if which == "first" {
+		if r.From == segment.MinDay {
+			return in
+		}
+		return roaring.AndNot(in, a.any(segment.Range{From: segment.MinDay, To: r.From - 1}, q.sc))
+	}
+	if r.To == segment.MaxDay {
+		return in
+	}
+	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, q.sc))
+}
+
+func (q *query) order(c *segment.OrderCond) *roaring.Bitmap {
+	a := q.st.orders
+	switch c.Metric {
+	case "first_at":
+		return q.timing(a, "first", c.Cmp, c.Value)
+	case "last_at":
+		return q.timing(a, "last", c.Cmp, c.Value)
+	}
+	if pos, ok := negated[c.Cmp]; ok {
+		return q.complement(q.order(&segment.OrderCond{Metric: c.Metric, Window: c.Window, Cmp: pos, Value: c.Value}))
+	}
+	touched := a.sums(a.inRange(c.Window.Resolve(q.today)), q.sc)
+	defer q.sc.reset(touched)
+	out := roaring.New()
+	switch c.Metric {
+	case "count", "total":
+		scale := 1.0
+		if c.Metric == "total" {
+			scale = 100
+		}
+		match := numMatch(c.Cmp, c.Value, scale)
+		if match(0) {
+			out = q.complement(touched)
+			// customers whose orders in the window were all refunded also sit at zero
+		}
+		it := touched.Iterator()
+		for it.HasNext() {
+			id := it.Next()
+			v := float64(q.sc.count[id])
+			if c.Metric == "total" {
+				v = float64(q.sc.amount[id])
+			}
+			if match(v) {
+				out.Add(id)
+			} else {
+				out.Remove(id)
+			}
+		}
+	case "avg":
+		it := touched.Iterator()
+		for it.HasNext() {
+			id := it.Next()
+			n, total := q.sc.count[id], q.sc.amount[id]
+			if n > 0 && avgMatch(c.Cmp, c.Value, total, n) {
+				out.Add(id)
+			}
+		}
+	}
+	return out
+}
+
+// avgMatch compares total/n with a value in major units exactly, without dividing.
+func avgMatch(cmp string, value any, total, n int64) bool {
+	minor := func(x any) int64 { f, _ := x.(float64); return event.MinorUnits(f, "CNY") }
+	switch cmp {
+	case "is_set":
+		return true
+	case "eq":
+		return total == minor(value)*n
+	case "lt":
+		return total < minor(value)*n
+	case "lte":
+		return total <= minor(value)*n
+	case "gt":
+		return total > minor(value)*n
+	case "gte":
+		return total >= minor(value)*n
+	case "between":
+		l := asList(value)
+		return len(l) == 2 && total >= minor(l[0])*n && total <= minor(l[1])*n
+	case "in":
+		for _, x := range asList(value) {
+			if total == minor(x)*n {
+				return true
+			}
+		}
+	}
+	return false
+}
