@@ -20,7 +20,6 @@ type dayCounts struct {
 	add    map[uint32]int64 // counts added since the rebuild (may be negative for orders)
 	addAmt map[uint32]int64 // orders only
 	addBM  *roaring.Bitmap  // keys of add
-	sealed bool
 }
 
 func newDayCounts() *dayCounts { return &dayCounts{base: roaring.New(), addBM: roaring.New()} }

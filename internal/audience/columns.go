@@ -107,13 +107,6 @@ func (c *numColumn) set(id uint32, v float64) {
 	(*c)[id] = v
 }
 
-func (c numColumn) get(id uint32) float64 {
-	if id >= uint32(len(c)) {
-		return math.NaN()
-	}
-	return c[id]
-}
-
 // dayColumn is a dense column of days, segment.NoDay where unset.
 type dayColumn []segment.Day
 

@@ -112,7 +112,7 @@ func (tx *Tx) CheckPatch(p *customer.Patch) error {
 		if v == nil {
 			continue
 		}
-		t := AttrDefRow{}.Type
+		var t customer.AttrType
 		if d, ok := defs[k]; ok {
 			t = d.Type
 		} else {

@@ -108,13 +108,6 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
-// querier is what *sql.DB and *sql.Tx share.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // Tx is one transaction: writes that belong together go through one Tx and commit or roll
 // back as a whole.
 type Tx struct {
