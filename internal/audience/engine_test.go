@@ -182,3 +182,20 @@ func TestEngineRebuildAndIncrementalAgree(t *testing.T) {
 		}
 	})
 }
+
+func TestExplainNamesTheNodeThatFailed(t *testing.T) {
+	s := storetest.Open(t, store.SQLite)
+	a := newCustomer(t, s, "a", &customer.Patch{Gender: str("female"), Source: str("抖音")})
+	e := audience.New(s, audience.Options{})
+	if err := e.Rebuild(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	tree, _ := segment.Parse([]byte(`{"op":"and","children":[{"field":"gender","cmp":"eq","value":"female"},{"field":"source","cmp":"eq","value":"小红书"}]}`))
+	ex, err := e.Explain(ctx, tree, nil, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Held || !ex.Children[0].Held || ex.Children[1].Held || ex.Children[1].Path != "children[1]" {
+		t.Fatalf("explanation %+v %+v %+v", ex, ex.Children[0], ex.Children[1])
+	}
+}
