@@ -198,6 +198,14 @@ CREATE TABLE segment_counts (
 	PRIMARY KEY (segment_id, day)
 );
 `,
+	// 3: indexes for segments evaluated as SQL (store.SegmentSQL): a customer's events of one
+	// name in a time window, opt-outs by channel, last seen and birthday anniversaries.
+	`
+CREATE INDEX events_customer_name_ts ON events(customer_id, name, ts);
+CREATE INDEX customer_optouts_channel ON customer_optouts(channel, customer_id);
+CREATE INDEX customers_last_seen ON customers(last_seen_at);
+CREATE INDEX customers_birthday_md ON customers((substr(birthday, 6, 5)));
+`,
 }
 
 // SchemaVersion is the number of the newest migration.
