@@ -229,3 +229,14 @@ func (tx *Tx) OrderByOrderID(orderID string) (*event.Order, error) {
 	}
 	return o, err
 }
+
+// CustomerByIdentity finds the customer an identity belongs to inside the transaction (seeing
+// its own writes), or ErrNotFound.
+func (tx *Tx) CustomerByIdentity(id customer.Identity) (int64, error) {
+	var cid int64
+	err := tx.row(`SELECT customer_id FROM identities WHERE kind = ? AND value = ?`, string(id.Kind), id.Value).Scan(&cid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return cid, err
+}
