@@ -664,6 +664,25 @@ func TestAPICustomerDetailEventsOrdersAndMerges(t *testing.T) {
 		if r := e.call("GET", fmt.Sprint("/api/v1/customers/", merged), e.opKey, nil); r.Code != http.StatusPermanentRedirect {
 			t.Errorf("merged detail: %d, want 308", r.Code)
 		}
+		// A real client follows the 308, PATCH body and all, to the survivor.
+		ts := httptest.NewServer(e.h)
+		defer ts.Close()
+		req, _ := http.NewRequest("PATCH", fmt.Sprint(ts.URL, "/api/v1/customers/", merged), strings.NewReader(`{"region": "杭州"}`))
+		req.Header.Set("Authorization", "Bearer "+e.opKey)
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if c, _ := st.Customer(e.ctx, survivor); resp.StatusCode != http.StatusOK || c.Region != "杭州" {
+			t.Errorf("PATCH through the redirect: %d, survivor region %q", resp.StatusCode, c.Region)
+		}
+		// A survivor outside the sales scope stays invisible through its old id too.
+		e.must(http.StatusOK, "PATCH", fmt.Sprint("/api/v1/customers/", survivor), e.opKey, map[string]any{"owner": "olivia"})
+		if r := e.call("GET", fmt.Sprint("/api/v1/customers/", merged), e.salesKey, nil); r.Code != http.StatusNotFound {
+			t.Errorf("merged id of another's customer: %d, want 404", r.Code)
+		}
+		e.must(http.StatusOK, "PATCH", fmt.Sprint("/api/v1/customers/", survivor), e.opKey, map[string]any{"owner": "sam"})
 		// Events page exactly, also through equal timestamps.
 		seen := map[string]bool{}
 		cur := d["events_next_cursor"].(string)
