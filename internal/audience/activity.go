@@ -92,9 +92,11 @@ func (d *dayCounts) each(fn func(id uint32, count, amount int64)) {
 		if d.amount != nil {
 			a = d.amount[i]
 		}
-		if extra, ok := d.add[id]; ok {
-			c += extra
-			a += d.addAmt[id]
+		if d.add != nil {
+			if extra, ok := d.add[id]; ok {
+				c += extra
+				a += d.addAmt[id]
+			}
 		}
 		fn(id, c, a)
 		i++
@@ -193,6 +195,37 @@ func (a *activity) sums(days []*dayCounts, sc *scratch) *roaring.Bitmap {
 				sc.amount[id] += amt
 			}
 		})
+	}
+	return touched
+}
+
+// sumsIn is sums restricted to the customers in within: when within is small it visits only
+// them (a rank look-up per active day) instead of every active customer.
+func (a *activity) sumsIn(days []*dayCounts, within *roaring.Bitmap, sc *scratch) *roaring.Bitmap {
+	var active uint64
+	for _, d := range days {
+		active += d.base.GetCardinality() + d.addBM.GetCardinality()
+	}
+	if within.GetCardinality()*8 > active {
+		touched := a.sums(days, sc)
+		outside := roaring.AndNot(touched, within)
+		sc.reset(outside) // sums of customers outside within are not wanted: clear them now
+		touched.And(within)
+		return touched
+	}
+	touched := roaring.New()
+	for _, d := range days {
+		hit := roaring.And(d.present(), within)
+		touched.Or(hit)
+		it := hit.Iterator()
+		for it.HasNext() {
+			id := it.Next()
+			c, amt := d.countOf(id)
+			sc.count[id] += c
+			if a.orders {
+				sc.amount[id] += amt
+			}
+		}
 	}
 	return touched
 }

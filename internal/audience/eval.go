@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -111,31 +112,74 @@ func (e *Engine) begin(ctx context.Context, tree *segment.Node, segs Segments) (
 	return q, func() { e.mu.RUnlock(); e.scratch.Put(sc) }, nil
 }
 
-func (q *query) eval(n *segment.Node) *roaring.Bitmap {
+// eval returns the members of n.
+func (q *query) eval(n *segment.Node) *roaring.Bitmap { return q.evalIn(n, q.st.alive) }
+
+// cost ranks how expensive a node is to evaluate, so that AND evaluates cheap bitmap
+// conditions first and hands the shrinking candidate set to the expensive ones, which then
+// look only at those candidates.
+func (q *query) cost(n *segment.Node) int {
+	switch {
+	case n.Tag != nil, n.Habit != nil:
+		return 0
+	case n.Field != "":
+		if q.st.text[n.Field] != nil {
+			return 3
+		}
+		if q.st.nums[n.Field] != nil || q.st.dates[n.Field] != nil {
+			return 2
+		}
+		return 0
+	case n.Segment != 0:
+		return 1
+	case n.Event != nil:
+		if n.Event.Timing == "" && (n.Event.Count == nil || (n.Event.Count.Cmp == "gte" && n.Event.Count.Value == 1)) {
+			return 1
+		}
+		return 3
+	case n.Order != nil:
+		return 3
+	case n.Op != "":
+		c := 0
+		for _, ch := range n.Children {
+			c = max(c, q.cost(ch))
+		}
+		return c
+	}
+	return 3
+}
+
+// evalIn returns the members of n among within (a subset of alive).
+func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap {
 	var b *roaring.Bitmap
 	switch {
 	case n.Op == "and":
-		parts := make([]*roaring.Bitmap, len(n.Children))
-		for i, c := range n.Children {
-			parts[i] = q.eval(c)
+		kids := append([]*segment.Node(nil), n.Children...)
+		sort.SliceStable(kids, func(i, j int) bool { return q.cost(kids[i]) < q.cost(kids[j]) })
+		cur := within
+		for _, c := range kids {
+			cur = q.evalIn(c, cur)
+			if cur.IsEmpty() {
+				break
+			}
 		}
-		b = roaring.FastAnd(parts...)
+		return cur
 	case n.Op == "or":
 		parts := make([]*roaring.Bitmap, len(n.Children))
 		for i, c := range n.Children {
-			parts[i] = q.eval(c)
+			parts[i] = q.evalIn(c, within)
 		}
-		b = roaring.FastOr(parts...)
+		return roaring.FastOr(parts...)
 	case n.Op == "not":
-		return roaring.AndNot(q.st.alive, q.eval(n.Children[0]))
+		return roaring.AndNot(within, q.evalIn(n.Children[0], within))
 	case n.Field != "":
-		b = q.field(n.Field, n.Cmp, n.Value)
+		b = q.field(n.Field, n.Cmp, n.Value, within)
 	case n.Tag != nil:
 		b = q.tag(n.Tag)
 	case n.Event != nil:
-		b = q.event(n.Event)
+		b = q.event(n.Event, within)
 	case n.Order != nil:
-		b = q.order(n.Order)
+		b = q.order(n.Order, within)
 	case n.Habit != nil:
 		vi := q.st.habits[n.Habit.Kind]
 		var bs []*roaring.Bitmap
@@ -144,29 +188,29 @@ func (q *query) eval(n *segment.Node) *roaring.Bitmap {
 		}
 		b = roaring.FastOr(bs...)
 	case n.Segment != 0:
-		if c, ok := q.segCache[n.Segment]; ok {
-			return c
-		}
-		b = roaring.New()
-		if q.segs != nil {
-			if t, ok := q.segs(n.Segment); ok {
-				q.segCache[n.Segment] = roaring.New() // a cycle (refused by validation) yields nobody
-				b = q.eval(t)
+		c, ok := q.segCache[n.Segment]
+		if !ok {
+			c = roaring.New()
+			if q.segs != nil {
+				if t, ok := q.segs(n.Segment); ok {
+					q.segCache[n.Segment] = roaring.New() // a cycle (refused by validation) yields nobody
+					c = q.eval(t)
+				}
 			}
+			q.segCache[n.Segment] = c
 		}
-		q.segCache[n.Segment] = b
-		return b
+		b = c
 	default:
 		b = roaring.New()
 	}
-	return roaring.And(b, q.st.alive)
+	return roaring.And(b, within)
 }
 
 func (q *query) complement(b *roaring.Bitmap) *roaring.Bitmap { return roaring.AndNot(q.st.alive, b) }
 
-func (q *query) field(field, cmp string, value any) *roaring.Bitmap {
+func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
 	if pos, ok := negated[cmp]; ok {
-		return q.complement(q.field(field, pos, value))
+		return roaring.AndNot(within, q.field(field, pos, value, within))
 	}
 	st := q.st
 	typ := segment.ProfileFields[field]
@@ -175,7 +219,7 @@ func (q *query) field(field, cmp string, value any) *roaring.Bitmap {
 	}
 	switch {
 	case st.text[field] != nil:
-		return st.text[field].match(st.alive, stringMatch(cmp, value))
+		return st.text[field].match(within, stringMatch(cmp, value))
 	case field == "owner":
 		return q.staff(cmp, value)
 	case field == "opted_out":
@@ -207,28 +251,40 @@ func (q *query) field(field, cmp string, value any) *roaring.Bitmap {
 			return roaring.New()
 		}
 		match := numMatch(cmp, value, 1)
-		out := roaring.New()
-		for i, v := range *col {
-			if !math.IsNaN(v) && match(v) {
-				out.Add(uint32(i))
-			}
-		}
-		return out
+		return scanColumn(within, len(*col), func(id uint32) bool { v := (*col)[id]; return !math.IsNaN(v) && match(v) })
 	case typ == segment.Date || typ == segment.DateTime:
 		col := st.dates[field]
 		if col == nil {
 			return roaring.New()
 		}
 		match := q.dateMatch(cmp, value)
-		out := roaring.New()
-		for i, d := range *col {
-			if d != segment.NoDay && match(d) {
-				out.Add(uint32(i))
-			}
-		}
-		return out
+		return scanColumn(within, len(*col), func(id uint32) bool { d := (*col)[id]; return d != segment.NoDay && match(d) })
 	}
 	return roaring.New()
+}
+
+// scanColumn returns the ids among within (below n, the column length) for which keep holds.
+func scanColumn(within *roaring.Bitmap, n int, keep func(id uint32) bool) *roaring.Bitmap {
+	out := roaring.New()
+	buf := make([]uint32, 0, 4096)
+	it := within.ManyIterator()
+	batch := make([]uint32, 4096)
+	for {
+		k := it.NextMany(batch)
+		if k == 0 {
+			break
+		}
+		for _, id := range batch[:k] {
+			if int(id) < n && keep(id) {
+				buf = append(buf, id)
+			}
+		}
+		if len(buf) > 0 {
+			out.AddMany(buf)
+			buf = buf[:0]
+		}
+	}
+	return out
 }
 
 func (q *query) dateMatch(cmp string, value any) func(segment.Day) bool {
@@ -383,7 +439,7 @@ func (q *query) tag(c *segment.TagCond) *roaring.Bitmap {
 	return roaring.FastOr(bs...)
 }
 
-func (q *query) event(c *segment.EventCond) *roaring.Bitmap {
+func (q *query) event(c *segment.EventCond, within *roaring.Bitmap) *roaring.Bitmap {
 	if b, ok := q.fallbacks[c]; ok {
 		return b.Clone()
 	}
@@ -399,11 +455,11 @@ func (q *query) event(c *segment.EventCond) *roaring.Bitmap {
 	if c.Count == nil || (c.Count.Cmp == "gte" && c.Count.Value == 1) || (c.Count.Cmp == "gt" && c.Count.Value == 0) {
 		return a.any(r, q.sc)
 	}
-	touched := a.sums(a.inRange(r), q.sc)
+	touched := a.sumsIn(a.inRange(r), within, q.sc)
 	defer q.sc.reset(touched)
 	out := roaring.New()
 	if match(0) {
-		out = q.complement(touched)
+		out = roaring.AndNot(within, touched)
 	}
 	it := touched.Iterator()
 	for it.HasNext() {
@@ -441,7 +497,7 @@ func (q *query) timing(a *activity, which, cmp string, value any) *roaring.Bitma
 	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, q.sc))
 }
 
-func (q *query) order(c *segment.OrderCond) *roaring.Bitmap {
+func (q *query) order(c *segment.OrderCond, within *roaring.Bitmap) *roaring.Bitmap {
 	a := q.st.orders
 	switch c.Metric {
 	case "first_at":
@@ -450,9 +506,9 @@ func (q *query) order(c *segment.OrderCond) *roaring.Bitmap {
 		return q.timing(a, "last", c.Cmp, c.Value)
 	}
 	if pos, ok := negated[c.Cmp]; ok {
-		return q.complement(q.order(&segment.OrderCond{Metric: c.Metric, Window: c.Window, Cmp: pos, Value: c.Value}))
+		return roaring.AndNot(within, q.order(&segment.OrderCond{Metric: c.Metric, Window: c.Window, Cmp: pos, Value: c.Value}, within))
 	}
-	touched := a.sums(a.inRange(c.Window.Resolve(q.today)), q.sc)
+	touched := a.sumsIn(a.inRange(c.Window.Resolve(q.today)), within, q.sc)
 	defer q.sc.reset(touched)
 	out := roaring.New()
 	switch c.Metric {
@@ -463,8 +519,7 @@ func (q *query) order(c *segment.OrderCond) *roaring.Bitmap {
 		}
 		match := numMatch(c.Cmp, c.Value, scale)
 		if match(0) {
-			out = q.complement(touched)
-			// customers whose orders in the window were all refunded also sit at zero
+			out = roaring.AndNot(within, touched)
 		}
 		it := touched.Iterator()
 		for it.HasNext() {

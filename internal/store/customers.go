@@ -187,18 +187,25 @@ func (s *Store) DefineAttr(ctx context.Context, d customer.AttrDef) error {
 	})
 }
 
-// AttrDefs lists the attribute definitions by key.
+// AttrDefs lists the attribute definitions by key. It reads outside a transaction, so on
+// SQLite it never waits for the write lock.
 func (s *Store) AttrDefs(ctx context.Context) ([]customer.AttrDef, error) {
-	var out []customer.AttrDef
-	err := s.InTx(ctx, func(tx *Tx) error {
-		defs, err := tx.AttrDefs()
-		for _, d := range defs {
-			out = append(out, d)
+	rows, err := s.db.QueryContext(ctx, `SELECT key, type, label, created_at FROM attribute_defs ORDER BY key`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []customer.AttrDef{}
+	for rows.Next() {
+		var d customer.AttrDef
+		var created int64
+		if err := rows.Scan(&d.Key, &d.Type, &d.Label, &created); err != nil {
+			return nil, err
 		}
-		return err
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, err
+		d.CreatedAt = fromMS(created)
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // staffIDByLogin finds the owner named in a patch.
