@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -517,5 +518,41 @@ func TestMinorUnits(t *testing.T) {
 		if got := store.MinorUnits(v); got != want {
 			t.Errorf("MinorUnits(%v) = %d, want %d", v, got, want)
 		}
+	}
+}
+
+// TestSegmentSQLEnginesAgree runs random trees over a random data set on SQLite and
+// PostgreSQL: both engines must select the same customers.
+func TestSegmentSQLEnginesAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	d := segmenttest.Random(rng, 80, segNow)
+	lite, pg := storetest.Open(t, store.SQLite), storetest.Open(t, store.Postgres)
+	for _, s := range []*store.Store{lite, pg} {
+		if err := segmenttest.Load(ctx, s, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sch := d.Schema()
+	in := d.Info(segNow)
+	nonEmpty := 0
+	for i := range 400 {
+		tree := segmenttest.RandomTree(rng, in, 3)
+		a, err := lite.SegmentMembersSQL(ctx, tree, sch, segNow, nil)
+		if err != nil {
+			t.Fatalf("tree %d %s: sqlite: %v", i, tree, err)
+		}
+		b, err := pg.SegmentMembersSQL(ctx, tree, sch, segNow, nil)
+		if err != nil {
+			t.Fatalf("tree %d %s: postgres: %v", i, tree, err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("tree %d %s:\nsqlite   %v\npostgres %v", i, tree, a, b)
+		}
+		if len(a) > 0 {
+			nonEmpty++
+		}
+	}
+	if nonEmpty < 100 {
+		t.Errorf("only %d of 400 random trees select anyone: the generator is too narrow", nonEmpty)
 	}
 }
