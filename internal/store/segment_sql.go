@@ -435,22 +435,13 @@ func (c *segCompiler) stringValue(field, key string, isAttr bool) segValue {
 	}
 }
 
-func segStrs(v any) []string {
+// segElems returns the items of a list value (validated: all of type T).
+func segElems[T any](v any) []T {
 	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
+	out := make([]T, 0, len(l))
 	for _, x := range l {
-		s, _ := x.(string)
-		out = append(out, s)
-	}
-	return out
-}
-
-func segNums(v any) []float64 {
-	l, _ := v.([]any)
-	out := make([]float64, 0, len(l))
-	for _, x := range l {
-		f, _ := x.(float64)
-		out = append(out, f)
+		e, _ := x.(T)
+		out = append(out, e)
 	}
 	return out
 }
@@ -486,7 +477,7 @@ func (c *segCompiler) stringCmp(val segValue, cmp string, v any) {
 			case "in":
 				val.v()
 				c.w(" IN ")
-				segList(c, segStrs(v), c.text)
+				segList(c, segElems[string](v), c.text)
 			case "contains":
 				c.strContains(val.v, s)
 			case "starts_with":
@@ -527,9 +518,9 @@ func (c *segCompiler) numberCmp(val segValue, cmp string, v any, param func(floa
 			switch cmp {
 			case "in":
 				c.w(" IN ")
-				segList(c, segNums(v), param)
+				segList(c, segElems[float64](v), param)
 			case "between":
-				b := segNums(v)
+				b := segElems[float64](v)
 				c.w(" BETWEEN ")
 				param(b[0])
 				c.w(" AND ")
@@ -670,9 +661,9 @@ func (c *segCompiler) listCmp(cmp string, v any, has func([]string)) {
 		s, _ := v.(string)
 		c.not(func() { one(s) })
 	case "contains_any":
-		has(segStrs(v))
+		has(segElems[string](v))
 	case "contains_all":
-		segJoin(c, "AND", segDedupe(segStrs(v)), one)
+		segJoin(c, "AND", segDedupe(segElems[string](v)), one)
 	case "is_set":
 		has(nil)
 	case "is_not_set":
@@ -941,11 +932,11 @@ func (c *segCompiler) orderNumber(cmp string, v any, one func(cmp string, v floa
 	case "ne":
 		c.not(func() { one("eq", f) })
 	case "in":
-		segJoin(c, "OR", segNums(v), func(x float64) { one("eq", x) })
+		segJoin(c, "OR", segElems[float64](v), func(x float64) { one("eq", x) })
 	case "not_in":
-		c.not(func() { segJoin(c, "OR", segNums(v), func(x float64) { one("eq", x) }) })
+		c.not(func() { segJoin(c, "OR", segElems[float64](v), func(x float64) { one("eq", x) }) })
 	case "between":
-		b := segNums(v)
+		b := segElems[float64](v)
 		c.w("(")
 		one("gte", b[0])
 		c.w(" AND ")
