@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/siyu-scrm/siyu/internal/event"
 )
 
 // Amount is a sum of money in one currency.
@@ -116,36 +114,9 @@ func (s *Store) CustomerSources(ctx context.Context, limit int) ([]string, error
 	return out, rows.Err()
 }
 
-// EventCursor marks where a page of a customer's timeline ended: events older than it come next.
+// EventCursor marks a place in time order among events: a timestamp and, among events that
+// share it, an id.
 type EventCursor struct {
 	TS time.Time
 	ID int64
-}
-
-// CustomerTimeline returns a customer's events newest first, strictly before the cursor (zero:
-// from the newest), at most limit. Unlike paging by time alone, events sharing a timestamp are
-// never skipped between pages.
-func (s *Store) CustomerTimeline(ctx context.Context, customerID int64, before EventCursor, limit int) ([]*event.Event, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	where, args := `customer_id = ?`, []any{customerID}
-	if !before.TS.IsZero() {
-		where += ` AND (ts < ? OR (ts = ? AND id < ?))`
-		args = append(args, ms(before.TS), ms(before.TS), before.ID)
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE `+where+` ORDER BY ts DESC, id DESC LIMIT ?`), append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("customer %d timeline: %w", customerID, err)
-	}
-	defer rows.Close()
-	out := []*event.Event{}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }

@@ -249,15 +249,8 @@ func (s *Server) customerPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := profileData{C: c}
-	var before store.EventCursor
-	if b := r.URL.Query().Get("before"); b != "" {
-		tsStr, idStr, _ := strings.Cut(b, ".")
-		ts, err1 := strconv.ParseInt(tsStr, 10, 64)
-		eid, err2 := strconv.ParseInt(idStr, 10, 64)
-		if err1 == nil && err2 == nil && ts > 0 {
-			before, d.Older = store.EventCursor{TS: time.UnixMilli(ts), ID: eid}, true
-		}
-	}
+	tp := store.TimePage{Cursor: r.URL.Query().Get("before"), Limit: timelineLimit}
+	d.Older = tp.Cursor != ""
 	if c.OwnerID != 0 {
 		if d.Owner, err = s.Store.StaffByID(ctx, c.OwnerID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.serverError(w, r, err)
@@ -273,7 +266,19 @@ func (s *Server) customerPage(w http.ResponseWriter, r *http.Request) {
 		d.Orders, err = s.Store.CustomerOrders(ctx, c.ID, 50)
 	}
 	if err == nil {
-		d.Events, err = s.Store.CustomerTimeline(ctx, c.ID, before, timelineLimit+1)
+		var page *store.EventPage
+		var fe *customer.FieldError
+		page, err = s.Store.CustomerEventPage(ctx, c.ID, tp)
+		if errors.As(err, &fe) { // a stale or edited cursor: show the newest events
+			tp.Cursor, d.Older = "", false
+			page, err = s.Store.CustomerEventPage(ctx, c.ID, tp)
+		}
+		if err == nil {
+			d.Events = page.Events
+			if page.NextCursor != "" {
+				d.OlderURL = "/customers/" + strconv.FormatInt(c.ID, 10) + "?before=" + url.QueryEscape(page.NextCursor) + "#timeline"
+			}
+		}
 	}
 	if err == nil {
 		d.Merges, err = s.Store.Merges(ctx, c.ID)
@@ -281,11 +286,6 @@ func (s *Server) customerPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.serverError(w, r, err)
 		return
-	}
-	if len(d.Events) > timelineLimit {
-		d.Events = d.Events[:timelineLimit]
-		last := d.Events[timelineLimit-1]
-		d.OlderURL = "/customers/" + strconv.FormatInt(c.ID, 10) + "?before=" + strconv.FormatInt(last.Timestamp.UnixMilli(), 10) + "." + strconv.FormatInt(last.ID, 10) + "#timeline"
 	}
 	d.Spent = spentByCurrency(d.Orders)
 	name := c.Name

@@ -11,6 +11,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/locale"
+	"github.com/siyu-scrm/siyu/internal/progress"
 )
 
 // templateFuncs are the helpers every console template can call; "t" and the others that speak
@@ -71,29 +72,13 @@ func ago(lang string, t, now time.Time) string {
 
 // formatInt writes n with thousands separators: 1,234,567.
 func formatInt(n any) string {
-	var v int64
 	switch x := n.(type) {
 	case int:
-		v = int64(x)
+		return progress.Count(int64(x))
 	case int64:
-		v = x
-	default:
-		return fmt.Sprint(n)
+		return progress.Count(x)
 	}
-	s := strconv.FormatInt(v, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return fmt.Sprint(n)
 }
 
 var currencySymbols = map[string]string{"CNY": "¥", "RMB": "¥", "USD": "$", "HKD": "HK$", "EUR": "€", "GBP": "£", "JPY": "JP¥"}
@@ -113,7 +98,7 @@ func formatMoney(minor int64, currency string) string {
 	}
 	whole, frac, _ := strings.Cut(s, ".")
 	n, _ := strconv.ParseInt(whole, 10, 64)
-	out := formatInt(n)
+	out := progress.Count(n)
 	if frac != "" {
 		out += "." + frac
 	}

@@ -20,7 +20,7 @@ import (
 // from the values they are built from.
 var (
 	templateKeyRe = regexp.MustCompile(`\bt\s+"([^"]+)"`)
-	goKeyRe       = regexp.MustCompile(`(?:\.T\(|setFlash\(w, "\w+", |fail\(http\.\w+, |newView\(w, r, "\w*", )"([^"]+)"`)
+	goKeyRe       = regexp.MustCompile(`(?:\.T\(|setFlash\(w, "\w+", |fail\(http\.\w+, |newView\(w, r, "\w*", |settingsView\(w, r, )"([^"]+)"`)
 )
 
 func TestConsoleMessageKeysExist(t *testing.T) {

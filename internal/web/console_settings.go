@@ -25,8 +25,9 @@ type keyForm struct {
 	Kind, Name, Role string
 }
 
-func (s *Server) keysView(w http.ResponseWriter, r *http.Request) *view {
-	v := s.newView(w, r, "settings", "keys.title")
+// settingsView starts a settings page titled by titleKey, under the Settings breadcrumb.
+func (s *Server) settingsView(w http.ResponseWriter, r *http.Request, titleKey string) *view {
+	v := s.newView(w, r, "settings", titleKey)
 	v.Crumbs = []crumb{{Label: v.T("nav.settings"), URL: "/settings"}, {Label: v.Title}}
 	return v
 }
@@ -49,14 +50,14 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (s *Server) keysPage(w http.ResponseWriter, r *http.Request) {
-	s.renderKeys(w, r, http.StatusOK, s.keysView(w, r), keysData{})
+	s.renderKeys(w, r, http.StatusOK, s.settingsView(w, r, "keys.title"), keysData{})
 }
 
 // createKey makes a key and shows its secret on the answer to this POST, the only time it is
 // ever shown (the page is sent with Cache-Control: no-store).
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	form := keyForm{Kind: r.PostFormValue("kind"), Name: strings.TrimSpace(r.PostFormValue("name")), Role: r.PostFormValue("role")}
-	v := s.keysView(w, r)
+	v := s.settingsView(w, r, "keys.title")
 	k, secret, err := s.Store.CreateKey(r.Context(), staff.KeyKind(form.Kind), form.Name, staff.Role(form.Role), principalFrom(r).StaffID())
 	var fe *customer.FieldError
 	if errors.As(err, &fe) {
@@ -96,7 +97,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
-		v := s.keysView(w, r)
+		v := s.settingsView(w, r, "keys.title")
 		v.Title = v.T("keys.revoke.title")
 		v.Crumbs = append(v.Crumbs[:1], crumb{Label: v.T("keys.title"), URL: "/settings/keys"}, crumb{Label: v.Title})
 		v.Data = keyRevokeData{Key: k}
@@ -125,12 +126,6 @@ type staffForm struct {
 	Login, Name, Email, Department, Role string
 }
 
-func (s *Server) staffView(w http.ResponseWriter, r *http.Request) *view {
-	v := s.newView(w, r, "settings", "staff.title")
-	v.Crumbs = []crumb{{Label: v.T("nav.settings"), URL: "/settings"}, {Label: v.Title}}
-	return v
-}
-
 func (s *Server) renderStaff(w http.ResponseWriter, r *http.Request, status int, v *view, d staffData) {
 	all, err := s.Store.ListStaff(r.Context())
 	if err != nil {
@@ -146,7 +141,7 @@ func (s *Server) renderStaff(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (s *Server) staffPage(w http.ResponseWriter, r *http.Request) {
-	s.renderStaff(w, r, http.StatusOK, s.staffView(w, r), staffData{})
+	s.renderStaff(w, r, http.StatusOK, s.settingsView(w, r, "staff.title"), staffData{})
 }
 
 // fieldErrorKey is the message of a store field error on a staff form.
@@ -167,7 +162,7 @@ func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) {
 	m := &staff.Staff{Login: form.Login, Name: form.Name, Email: form.Email, Department: form.Department, Role: staff.Role(form.Role)}
 	err := s.Store.CreateStaff(r.Context(), m, r.PostFormValue("password"))
 	if key, ok := fieldErrorKey(err); ok {
-		v := s.staffView(w, r)
+		v := s.settingsView(w, r, "staff.title")
 		s.renderStaff(w, r, http.StatusUnprocessableEntity, v, staffData{Form: form, Error: v.T(key)})
 		return
 	}
