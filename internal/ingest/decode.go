@@ -154,14 +154,6 @@ type Payload struct {
 	Errors []FieldError
 }
 
-// envelope is the body of /v1/batch.
-type envelope struct {
-	Batch    []json.RawMessage `json:"batch"`
-	SentAt   string            `json:"sentAt"`
-	Context  map[string]any    `json:"context"`
-	WriteKey string            `json:"writeKey"`
-}
-
 // wire is one message as sent. Identifiers are raw so that numbers are accepted too (some
 // SDKs send numeric user ids).
 type wire struct {
@@ -213,49 +205,30 @@ func Decode(body []byte, kind string, receivedAt time.Time) (*Payload, error) {
 		}
 		return p, nil
 	}
-	var env envelope
-	if err := strictDecode(body, &env); err != nil {
-		if !utf8.Valid(body) {
-			return nil, badRequest("invalid_utf8", invalidUTF8Field(body), "body is not valid UTF-8")
-		}
-		return nil, requestDecodeError(err)
+	env, err := decodeEnvelope(body)
+	if err != nil {
+		return nil, err
 	}
-	if env.Batch == nil {
+	if env.batch == nil {
 		return nil, badRequest("invalid", "batch", "required: an array of messages")
 	}
-	if len(env.Batch) == 0 {
+	if len(env.batch) == 0 {
 		return nil, badRequest("invalid", "batch", "empty")
 	}
-	if len(env.Batch) > MaxBatchMessages {
-		return nil, badRequest("too_many_messages", "batch", "%d messages; a batch holds at most %d", len(env.Batch), MaxBatchMessages)
-	}
-	if !utf8.Valid(body) {
-		// Invalid bytes inside a message make only that message invalid; anywhere else the
-		// request is refused.
-		inMessages := 0
-		for _, raw := range env.Batch {
-			if !utf8.Valid(raw) {
-				inMessages++
-			}
-		}
-		if inMessages == 0 {
-			return nil, badRequest("invalid_utf8", invalidUTF8Field(body), "body is not valid UTF-8")
-		}
-	}
 	var batchSentAt time.Time
-	if env.SentAt != "" {
-		t, err := ParseTime(env.SentAt)
+	if env.sentAt != "" {
+		t, err := ParseTime(env.sentAt)
 		if err != nil {
 			return nil, badRequest("invalid", "sentAt", "%v", err)
 		}
 		batchSentAt = t
 	}
-	if err := checkNUL(env.Context, "context"); err != nil {
+	if err := checkNUL(env.context, "context"); err != nil {
 		return nil, badRequest("invalid", err.field, "%s", err.msg)
 	}
-	p := &Payload{Total: len(env.Batch), WriteKey: env.WriteKey}
-	for i, raw := range env.Batch {
-		m, ferr := decodeMessage(raw, i, batchSentAt, env.Context, receivedAt)
+	p := &Payload{Total: len(env.batch), WriteKey: env.writeKey}
+	for i := range env.batch {
+		m, ferr := env.message(i, batchSentAt, receivedAt)
 		if ferr != nil {
 			p.Errors = append(p.Errors, *ferr)
 			continue
@@ -265,37 +238,156 @@ func Decode(body []byte, kind string, receivedAt time.Time) (*Payload, error) {
 	return p, nil
 }
 
-// decodeMessage decodes one message of a batch.
-func decodeMessage(raw json.RawMessage, index int, batchSentAt time.Time, batchContext map[string]any, receivedAt time.Time) (*Message, *FieldError) {
+// envelope is a /v1/batch body, read in one pass: each message is decoded straight into a
+// wire, remembering where it was in the body (for its size and UTF-8 check) and whether its
+// fields had the right types.
+type envelope struct {
+	batch    []wire
+	raw      [][]byte // the bytes of each message
+	errs     []error  // the type error of each message, if any
+	sentAt   string
+	context  map[string]any
+	writeKey string
+}
+
+func decodeEnvelope(body []byte) (*envelope, error) {
+	env := &envelope{}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	syntax := func(err error) error {
+		if !utf8.Valid(body) {
+			return badRequest("invalid_utf8", invalidUTF8Field(body), "body is not valid UTF-8")
+		}
+		return requestDecodeError(err)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, syntax(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, badRequest("invalid_json", "", "want a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, syntax(err)
+		}
+		key, _ := tok.(string)
+		var dst any
+		switch {
+		case strings.EqualFold(key, "batch"):
+			if err := env.decodeBatch(dec, body); err != nil {
+				return nil, err
+			}
+			continue
+		case strings.EqualFold(key, "sentAt"):
+			dst = &env.sentAt
+		case strings.EqualFold(key, "context"):
+			dst = &env.context
+		case strings.EqualFold(key, "writeKey"):
+			dst = &env.writeKey
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			var ute *json.UnmarshalTypeError
+			if errors.As(err, &ute) {
+				return nil, badRequest("invalid_type", key, "wrong type: got %s, want %s", ute.Value, jsonType(ute.Type.String()))
+			}
+			return nil, syntax(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, syntax(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, badRequest("invalid_json", "", "unexpected data after the JSON object")
+	}
+	if !utf8.Valid(body) {
+		// Invalid bytes inside a message make only that message invalid; anywhere else the
+		// request is refused.
+		inMessages := false
+		for _, raw := range env.raw {
+			inMessages = inMessages || !utf8.Valid(raw)
+		}
+		if !inMessages {
+			return nil, badRequest("invalid_utf8", invalidUTF8Field(body), "body is not valid UTF-8")
+		}
+	}
+	return env, nil
+}
+
+// decodeBatch reads the batch array, one message at a time.
+func (env *envelope) decodeBatch(dec *json.Decoder, body []byte) error {
+	env.batch, env.raw, env.errs = nil, nil, nil
+	tok, err := dec.Token()
+	if err != nil {
+		return requestDecodeError(err)
+	}
+	if tok == nil {
+		return nil // null: reported as missing
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return badRequest("invalid_type", "batch", "wrong type: want array")
+	}
+	env.batch = []wire{}
+	for dec.More() {
+		if len(env.batch) == MaxBatchMessages {
+			return badRequest("too_many_messages", "batch", "a batch holds at most %d messages", MaxBatchMessages)
+		}
+		start := dec.InputOffset()
+		var w wire
+		err := dec.Decode(&w)
+		var ute *json.UnmarshalTypeError
+		if err != nil && !errors.As(err, &ute) {
+			if !utf8.Valid(body) {
+				return badRequest("invalid_utf8", invalidUTF8Field(body), "body is not valid UTF-8")
+			}
+			return requestDecodeError(err)
+		}
+		raw := bytes.TrimLeft(body[start:dec.InputOffset()], ", \t\r\n")
+		env.batch = append(env.batch, w)
+		env.raw = append(env.raw, raw)
+		env.errs = append(env.errs, err)
+	}
+	_, err = dec.Token() // ]
+	if err != nil {
+		return requestDecodeError(err)
+	}
+	return nil
+}
+
+// message checks the i-th message of the batch.
+func (env *envelope) message(i int, batchSentAt, receivedAt time.Time) (*Message, *FieldError) {
+	raw, w := env.raw[i], &env.batch[i]
 	if len(raw) > MaxMessageBytes {
-		return nil, &FieldError{Index: index, Field: "", Message: fmt.Sprintf("message is %d bytes; at most %d", len(raw), MaxMessageBytes)}
+		return nil, &FieldError{Index: i, Field: "", Message: fmt.Sprintf("message is %d bytes; at most %d", len(raw), MaxMessageBytes)}
 	}
 	if !utf8.Valid(raw) {
-		return nil, &FieldError{Index: index, Field: invalidUTF8Field(raw), Message: "not valid UTF-8"}
+		return nil, &FieldError{Index: i, Field: invalidUTF8Field(raw), Message: "not valid UTF-8"}
 	}
-	var w wire
-	if err := strictDecode(raw, &w); err != nil {
+	if err := env.errs[i]; err != nil {
 		re := requestDecodeError(err)
-		return nil, &FieldError{Index: index, Field: re.Field, Message: re.Message}
+		return nil, &FieldError{Index: i, Field: re.Field, Message: re.Message}
 	}
 	if w.Type == "" {
-		return nil, &FieldError{Index: index, Field: "type", Message: "required: identify, track, page, screen, group or alias"}
+		return nil, &FieldError{Index: i, Field: "type", Message: "required: identify, track, page, screen, group or alias"}
 	}
 	sentAt := ""
 	if !batchSentAt.IsZero() {
 		sentAt = batchSentAt.Format(time.RFC3339Nano)
 	}
-	if len(batchContext) > 0 {
+	if len(env.context) > 0 {
 		if w.Context == nil {
-			w.Context = make(map[string]any, len(batchContext))
+			w.Context = make(map[string]any, len(env.context))
 		}
-		for k, v := range batchContext {
+		for k, v := range env.context {
 			if _, ok := w.Context[k]; !ok {
 				w.Context[k] = v
 			}
 		}
 	}
-	return decodeWire(&w, index, w.Type, sentAt, receivedAt)
+	return decodeWire(w, i, w.Type, sentAt, receivedAt)
 }
 
 // strictDecode decodes exactly one JSON value into v, keeping numbers as json.Number so that

@@ -144,7 +144,9 @@ func (tx *Tx) OrderCurrency(orderID string) (currency string, ok bool, err error
 }
 
 // TouchLastSeenMany moves the last-seen time of many customers forward in one statement per
-// 400 customers (TouchLastSeen, batched).
+// 400 customers (TouchLastSeen, batched). It keeps last-seen to the minute: a time less than a
+// minute after the stored one writes nothing, so that an active customer's events do not
+// rewrite the customer row with each batch.
 func (tx *Tx) TouchLastSeenMany(seen map[int64]time.Time) error {
 	if len(seen) == 0 {
 		return nil
@@ -162,7 +164,7 @@ func (tx *Tx) TouchLastSeenMany(seen map[int64]time.Time) error {
 		}
 		vals := strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT)),", len(part)), ",")
 		if _, err := tx.exec(`WITH v(id, ts) AS (VALUES `+vals+`)
-			UPDATE customers SET last_seen_at = v.ts FROM v WHERE customers.id = v.id AND customers.last_seen_at < v.ts`, args...); err != nil {
+			UPDATE customers SET last_seen_at = v.ts FROM v WHERE customers.id = v.id AND customers.last_seen_at < v.ts - 60000`, args...); err != nil {
 			return fmt.Errorf("touch last seen: %w", err)
 		}
 	}
