@@ -129,7 +129,7 @@ func stringMatch(cmp string, value any) func(string) bool {
 	switch cmp {
 	case "eq":
 		v, _ := value.(string)
-		return func(s string) bool { return s == v }
+		return func(s string) bool { return s != "" && s == v }
 	case "in":
 		set := map[string]bool{}
 		for _, x := range asList(value) {
@@ -137,7 +137,7 @@ func stringMatch(cmp string, value any) func(string) bool {
 				set[s] = true
 			}
 		}
-		return func(s string) bool { return set[s] }
+		return func(s string) bool { return s != "" && set[s] }
 	case "contains":
 		v, _ := value.(string)
 		return func(s string) bool { return s != "" && strings.Contains(s, v) }

@@ -32,7 +32,7 @@ type Source interface {
 	ScanEventDays(ctx context.Context, offsetSeconds int, maxID int64, fn func(int64, string, int32, int64)) error
 	MaxEventID(ctx context.Context) (int64, error)
 	ScanOrderDays(ctx context.Context, offsetSeconds int, customers []int64, fn func(int64, int32, int64, int64)) error
-	ScanHourCounts(ctx context.Context, orders bool, offsetSeconds int, sinceMS int64, customers []int64, fn func(int64, int, int, int64)) error
+	ScanHourCounts(ctx context.Context, orders bool, offsetSeconds int, sinceMS, untilMS int64, customers []int64, fn func(int64, int, int, int64)) error
 }
 
 // Fallback evaluates the conditions the engine does not index (events filtered by their
@@ -265,9 +265,10 @@ func (e *Engine) loadHabits(ctx context.Context, st *state, customers []int64) e
 		hour, wday string
 	}{{false, 90, "active_hour", "active_weekday"}, {true, 365, "buy_hour", "buy_weekday"}} {
 		since := (today - segment.Day(h.days) + 1).Start(e.loc).UnixMilli()
+		until := (today + 1).Start(e.loc).UnixMilli() - 1
 		hours := map[uint32]*[24]int64{}
 		wdays := map[uint32]*[8]int64{}
-		err := e.src.ScanHourCounts(ctx, h.orders, e.offsetSeconds(), since, customers, func(c int64, hour, wd int, n int64) {
+		err := e.src.ScanHourCounts(ctx, h.orders, e.offsetSeconds(), since, until, customers, func(c int64, hour, wd int, n int64) {
 			id := uint32(c)
 			if hours[id] == nil {
 				hours[id] = &[24]int64{}

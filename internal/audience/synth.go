@@ -313,13 +313,13 @@ func (s *Synthetic) ScanOrderDays(ctx context.Context, off int, ids []int64, fn 
 }
 
 // ScanHourCounts implements Source.
-func (s *Synthetic) ScanHourCounts(ctx context.Context, orders bool, off int, since int64, ids []int64, fn func(int64, int, int, int64)) error {
+func (s *Synthetic) ScanHourCounts(ctx context.Context, orders bool, off int, since, until int64, ids []int64, fn func(int64, int, int, int64)) error {
 	s.each(ids, func(p *SynthPerson) {
 		type key struct{ h, wd int }
 		counts := map[key]int64{}
 		add := func(t time.Time) {
 			ms := t.UnixMilli()
-			if ms < since {
+			if ms < since || ms > until {
 				return
 			}
 			local := ms + int64(off)*1000

@@ -166,15 +166,15 @@ func (s *Store) ScanOrderDays(ctx context.Context, offsetSeconds int, customers 
 
 // ScanHourCounts calls fn with how many events (orders=false) or paid orders (orders=true)
 // each customer (customers: some; nil: all) had in each hour of the day and ISO weekday since
-// sinceMS, in a zone offsetSeconds east of UTC. 1970-01-01 was a Thursday (ISO weekday 4).
-func (s *Store) ScanHourCounts(ctx context.Context, orders bool, offsetSeconds int, sinceMS int64, customers []int64, fn func(customerID int64, hour, weekday int, count int64)) error {
+// sinceMS until untilMS (inclusive), in a zone offsetSeconds east of UTC. 1970-01-01 was a Thursday (ISO weekday 4).
+func (s *Store) ScanHourCounts(ctx context.Context, orders bool, offsetSeconds int, sinceMS, untilMS int64, customers []int64, fn func(customerID int64, hour, weekday int, count int64)) error {
 	table, ts, extra := "events", "ts", ""
 	if orders {
 		table, ts, extra = "orders", "paid_at", " AND status <> 'refunded'"
 	}
 	off := offsetSeconds * 1000
 	q := fmt.Sprintf(`SELECT customer_id, ((%[1]s + %[2]d) / 3600000) %% 24 AS h, (((%[1]s + %[2]d) / 86400000 + 3) %% 7) + 1 AS wd, COUNT(*)
-		FROM %[3]s WHERE {{where}} %[1]s >= %[4]d%[5]s GROUP BY customer_id, ((%[1]s + %[2]d) / 3600000) %% 24, (((%[1]s + %[2]d) / 86400000 + 3) %% 7) + 1`, ts, off, table, sinceMS, extra)
+		FROM %[3]s WHERE {{where}} %[1]s BETWEEN %[4]d AND %[6]d%[5]s GROUP BY customer_id, ((%[1]s + %[2]d) / 3600000) %% 24, (((%[1]s + %[2]d) / 86400000 + 3) %% 7) + 1`, ts, off, table, sinceMS, extra, untilMS)
 	return s.scanRows(ctx, q, customers, func(r interface{ Scan(...any) error }) error {
 		var c, h, wd, n int64
 		if err := r.Scan(&c, &h, &wd, &n); err != nil {

@@ -25,10 +25,15 @@ const maxParams = 32000
 // insertRows inserts n rows into table in multi-row statements; row appends the values of
 // row i (len(cols) of them) to args.
 func (tx *Tx) insertRows(table string, cols []string, n int, row func(i int, args []any) ([]any, error)) error {
-	per := min(maxParams/len(cols), 2000)
+	per := min(maxParams/len(cols), 1000)
 	head := `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `) VALUES `
-	full := ""
 	args := make([]any, 0, per*len(cols))
+	var full *sql.Stmt // the statement for a whole chunk, parsed once
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
 	for start := 0; start < n; start += per {
 		end := min(start+per, n)
 		args = args[:0]
@@ -38,14 +43,19 @@ func (tx *Tx) insertRows(table string, cols []string, n int, row func(i int, arg
 				return err
 			}
 		}
-		stmt := full
-		if end-start != per || full == "" {
-			stmt = tx.s.q(head + placeholders(end-start, len(cols)))
-			if end-start == per {
-				full = stmt
+		var err error
+		switch {
+		case end-start < per:
+			_, err = tx.tx.ExecContext(tx.ctx, tx.s.q(head+placeholders(end-start, len(cols))), args...)
+		default:
+			if full == nil {
+				if full, err = tx.tx.PrepareContext(tx.ctx, tx.s.q(head+placeholders(per, len(cols)))); err != nil {
+					return fmt.Errorf("bulk insert %s: %w", table, err)
+				}
 			}
+			_, err = full.ExecContext(tx.ctx, args...)
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, stmt, args...); err != nil {
+		if err != nil {
 			return fmt.Errorf("bulk insert %s: %w", table, err)
 		}
 	}
@@ -138,6 +148,9 @@ func (tx *Tx) BulkInsertCustomers(cs []*customer.Customer) error {
 	if err != nil {
 		return err
 	}
+	for _, c := range cs {
+		tx.noteCustomer(c.ID)
+	}
 	return tx.syncSequence("customers")
 }
 
@@ -175,6 +188,9 @@ func (tx *Tx) BulkInsertIdentities(ids []BulkIdentity) error {
 // InsertEvents). IDs are assigned in slice order; ReceivedAt zero means Timestamp.
 func (tx *Tx) BulkInsertEvents(evts []*event.Event) error {
 	cols := []string{"message_id", "customer_id", "type", "name", "properties", "context", "ts", "received_at"}
+	for _, e := range evts {
+		tx.noteEvent(EventChange{ID: e.ID, CustomerID: e.CustomerID, Name: e.Name, At: e.Timestamp})
+	}
 	return tx.insertRows("events", cols, len(evts), func(i int, args []any) ([]any, error) {
 		e := evts[i]
 		props, err := marshalObject(e.Properties)
@@ -197,6 +213,9 @@ func (tx *Tx) BulkInsertEvents(evts []*event.Event) error {
 // time and updated_at the refund time, if any.
 func (tx *Tx) BulkInsertOrders(orders []*event.Order) error {
 	cols := []string{"order_id", "customer_id", "status", "amount_minor", "refunded_minor", "currency", "products", "paid_at", "refunded_at", "source", "created_at", "updated_at"}
+	for _, o := range orders {
+		tx.noteCustomer(o.CustomerID)
+	}
 	return tx.insertRows("orders", cols, len(orders), func(i int, args []any) ([]any, error) {
 		o := orders[i]
 		products := []byte("[]")
@@ -239,4 +258,54 @@ func (tx *Tx) CustomerByIdentity(id customer.Identity) (int64, error) {
 		return 0, ErrNotFound
 	}
 	return cid, err
+}
+
+// DropIndexes drops the secondary indexes of tables — not those behind a primary key or a
+// unique constraint, which keep loaded data honest — and returns the statements that recreate
+// them. Loading millions of rows into empty tables and then building each index in one sorted
+// pass is several times faster than updating the indexes row by row. Put them back with
+// CreateIndexes, in the same or a later transaction.
+func (tx *Tx) DropIndexes(tables ...string) ([]string, error) {
+	var names, defs []string
+	for _, table := range tables {
+		var q string
+		if tx.s.engine == Postgres {
+			q = `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?
+				AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = indexname) ORDER BY indexname`
+		} else {
+			q = `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`
+		}
+		rows, err := tx.query(q, table)
+		if err != nil {
+			return nil, fmt.Errorf("indexes of %s: %w", table, err)
+		}
+		for rows.Next() {
+			var name, def string
+			if err := rows.Scan(&name, &def); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			names, defs = append(names, name), append(defs, def)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range names {
+		if _, err := tx.exec(`DROP INDEX ` + name); err != nil {
+			return nil, fmt.Errorf("drop index %s: %w", name, err)
+		}
+	}
+	return defs, nil
+}
+
+// CreateIndexes runs index definitions returned by DropIndexes.
+func (tx *Tx) CreateIndexes(defs []string) error {
+	for _, d := range defs {
+		if _, err := tx.exec(d); err != nil {
+			return fmt.Errorf("recreate index: %w", err)
+		}
+	}
+	return nil
 }

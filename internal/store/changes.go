@@ -33,10 +33,31 @@ func (c *Changes) empty() bool {
 
 type changeMark struct{ customers, events, merges int }
 
+// tracking reports whether anyone listens for changes: bulk loads with nobody subscribed
+// (demo generation) must not hold millions of change records in memory.
+func (tx *Tx) tracking() bool {
+	tx.s.subs.mu.RLock()
+	defer tx.s.subs.mu.RUnlock()
+	return len(tx.s.subs.fns) > 0
+}
+
 // noteCustomer records that a customer changed.
 func (tx *Tx) noteCustomer(ids ...int64) {
-	tx.changes.Customers = append(tx.changes.Customers, ids...)
+	if tx.tracking() {
+		tx.changes.Customers = append(tx.changes.Customers, ids...)
+	}
 }
+
+// noteEvent records a stored event.
+func (tx *Tx) noteEvent(c EventChange) {
+	if tx.tracking() {
+		tx.changes.Events = append(tx.changes.Events, c)
+	}
+}
+
+// NoteCustomers records that customers changed, for writers that change customer rows (tags,
+// merges) with their own SQL inside the transaction.
+func (tx *Tx) NoteCustomers(ids ...int64) { tx.noteCustomer(ids...) }
 
 // mark and rewind keep the change list in step with savepoints.
 func (tx *Tx) mark(name string) {

@@ -58,7 +58,7 @@ func (tx *Tx) InsertEvents(evts []*event.Event) ([]bool, error) {
 			if id, ok := got[e.MessageID]; ok {
 				inserted[start+i] = true
 				e.ID = id
-				tx.changes.Events = append(tx.changes.Events, EventChange{ID: id, CustomerID: e.CustomerID, Name: e.Name, At: e.Timestamp})
+				tx.noteEvent(EventChange{ID: id, CustomerID: e.CustomerID, Name: e.Name, At: e.Timestamp})
 				delete(got, e.MessageID) // a message id twice in one call counts once
 			}
 		}

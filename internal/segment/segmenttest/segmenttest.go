@@ -143,6 +143,22 @@ func loadRest(ctx context.Context, s *store.Store, d *Data) error {
 			return err
 		}
 	}
+	// Tell subscribers (an audience engine kept current incrementally) about the tags and
+	// merges written above as plain rows.
+	err := s.InTx(ctx, func(tx *store.Tx) error {
+		for _, c := range d.Customers {
+			if c.MergedInto != 0 {
+				tx.NoteCustomers(c.ID, c.MergedInto)
+			}
+		}
+		for cid := range d.CustomerTags {
+			tx.NoteCustomers(cid)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	if s.Engine() == store.Postgres { // rows went in with their ids: move the sequences past them
 		for _, table := range []string{"tag_groups", "tags", "segments"} {
 			if err := exec(`SELECT setval(pg_get_serial_sequence('` + table + `', 'id'), GREATEST((SELECT MAX(id) FROM ` + table + `), 1))`); err != nil {
