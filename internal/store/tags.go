@@ -656,22 +656,13 @@ func (tx *Tx) recordTagHistory(changes []tag.Change, at int64, c tag.Cause) erro
 		}
 		return nil
 	}
-	const per = 4000 // 3 parameters a row
-	for start := 0; start < len(changes); start += per {
-		part := changes[start:min(start+per, len(changes))]
-		args := make([]any, 0, 3*len(part)+4)
-		for _, ch := range part {
-			args = append(args, ch.CustomerID, ch.TagID, string(ch.Action))
-		}
-		args = append(args, at, nullID(c.By), string(c.Reason), c.Ref)
-		vals := strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT)),", len(part)), ",")
-		if _, err := tx.exec(`WITH v(c, t, a) AS (VALUES `+vals+`)
-			INSERT INTO tag_history (customer_id, tag_id, action, at, by_staff, reason, ref)
-			SELECT c, t, a, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT) FROM v`, args...); err != nil {
-			return fmt.Errorf("tag history: %w", err)
-		}
-	}
-	return nil
+	// SQLite: a plain multi-row INSERT is its fast path (a CTE over VALUES copies every row's
+	// expressions, which showed in profiles).
+	by := nullID(c.By)
+	return tx.insertRows("tag_history", []string{"customer_id", "tag_id", "action", "at", "by_staff", "reason", "ref"}, len(changes), func(i int, args []any) ([]any, error) {
+		ch := changes[i]
+		return append(args, ch.CustomerID, ch.TagID, string(ch.Action), at, by, string(c.Reason), c.Ref), nil
+	})
 }
 
 // AssignTags adds tags to customers in one transaction (see ChangeTags). The caller
