@@ -78,7 +78,7 @@ type Message struct {
 	Properties map[string]any
 	Context    map[string]any
 	// Timestamp is when the message happened, corrected for client clock skew (see
-	// EventTime); ReceivedAt is when siyu received the request.
+	// eventTime); ReceivedAt is when siyu received the request.
 	Timestamp  time.Time
 	ReceivedAt time.Time
 	// Identities name the customer (for alias: the customer of UserID).
@@ -193,10 +193,18 @@ func Decode(body []byte, kind string, receivedAt time.Time) (*Payload, error) {
 			return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("a message is at most %d bytes", MaxMessageBytes)}
 		}
 		var w wire
+		p := &Payload{Total: 1}
 		if err := strictDecode(body, &w); err != nil {
-			return nil, requestDecodeError(err)
+			var ute *json.UnmarshalTypeError
+			if !errors.As(err, &ute) || ute.Field == "" {
+				return nil, requestDecodeError(err)
+			}
+			re := requestDecodeError(err)
+			p.Errors = append(p.Errors, FieldError{Index: 0, Field: re.Field, Message: re.Message})
+			p.WriteKey = w.WriteKey
+			return p, nil
 		}
-		p := &Payload{Total: 1, WriteKey: w.WriteKey}
+		p.WriteKey = w.WriteKey
 		m, ferr := decodeWire(&w, 0, kind, "", receivedAt)
 		if ferr != nil {
 			p.Errors = append(p.Errors, *ferr)
@@ -506,7 +514,7 @@ func decodeWire(w *wire, index int, kind, sentAt string, receivedAt time.Time) (
 		}
 	}
 	var ferr *fieldErr
-	if m.Timestamp, ferr = EventTime(w.Timestamp, w.OriginalTimestamp, firstNonEmpty(w.SentAt, sentAt), receivedAt); ferr != nil {
+	if m.Timestamp, ferr = eventTime(w.Timestamp, w.OriginalTimestamp, firstNonEmpty(w.SentAt, sentAt), receivedAt); ferr != nil {
 		return fail(ferr.field, "%s", ferr.msg)
 	}
 
@@ -669,14 +677,14 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not an ISO-8601 time (want e.g. 2024-05-01T08:30:00.000Z)", s)
 }
 
-// EventTime is when a message happened, per Segment's timestamp rules:
+// eventTime is when a message happened, per Segment's timestamp rules:
 //
 //   - the client's clock reading is originalTimestamp, or timestamp when there is none;
 //   - without a client reading the message happened when siyu received it (receivedAt);
 //   - with a reading and a sentAt (the message's own, else its batch's) the client's clock
 //     skew is removed: timestamp = receivedAt − (sentAt − reading);
 //   - with a reading but no sentAt the reading is used as is (historical imports).
-func EventTime(timestamp, originalTimestamp, sentAt string, receivedAt time.Time) (time.Time, *fieldErr) {
+func eventTime(timestamp, originalTimestamp, sentAt string, receivedAt time.Time) (time.Time, *fieldErr) {
 	reading, field := originalTimestamp, "originalTimestamp"
 	if reading == "" {
 		reading, field = timestamp, "timestamp"
