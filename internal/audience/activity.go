@@ -160,18 +160,18 @@ func (a *activity) inRange(r segment.Range) []*dayCounts {
 	return out
 }
 
-// any is every customer active on some day of r; for orders, only those whose orders there
-// still count (a refund can take a day's count back to zero).
-func (a *activity) any(r segment.Range, sc *scratch) *roaring.Bitmap {
+// any is every customer among within active on some day of r; for orders, only those whose
+// orders there still count (a refund can take a day's count back to zero).
+func (a *activity) any(r segment.Range, within *roaring.Bitmap, sc *scratch) *roaring.Bitmap {
 	days := a.inRange(r)
 	if !a.orders {
 		bs := make([]*roaring.Bitmap, 0, len(days))
 		for _, d := range days {
 			bs = append(bs, d.present())
 		}
-		return roaring.FastOr(bs...)
+		return roaring.And(roaring.FastOr(bs...), within)
 	}
-	touched := a.sums(days, sc)
+	touched := a.sumsIn(days, within, sc)
 	defer sc.reset(touched)
 	out := roaring.New()
 	it := touched.Iterator()

@@ -448,12 +448,12 @@ func (q *query) event(c *segment.EventCond, within *roaring.Bitmap) *roaring.Bit
 		a = newActivity(false)
 	}
 	if c.Timing != "" {
-		return q.timing(a, c.Timing, c.Cmp, c.Value)
+		return q.timing(a, c.Timing, c.Cmp, c.Value, within)
 	}
 	r := c.Window.Resolve(q.today)
 	match := countMatch(c.Count)
 	if c.Count == nil || (c.Count.Cmp == "gte" && c.Count.Value == 1) || (c.Count.Cmp == "gt" && c.Count.Value == 0) {
-		return a.any(r, q.sc)
+		return a.any(r, within, q.sc)
 	}
 	touched := a.sumsIn(a.inRange(r), within, q.sc)
 	defer q.sc.reset(touched)
@@ -471,39 +471,40 @@ func (q *query) event(c *segment.EventCond, within *roaring.Bitmap) *roaring.Bit
 	return out
 }
 
-// timing selects customers whose first or last active day satisfies a date comparison.
-func (q *query) timing(a *activity, which, cmp string, value any) *roaring.Bitmap {
-	ever := a.any(segment.Range{From: segment.MinDay, To: segment.MaxDay}, q.sc)
+// timing selects customers among within whose first or last active day satisfies a date
+// comparison.
+func (q *query) timing(a *activity, which, cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
+	all := segment.Range{From: segment.MinDay, To: segment.MaxDay}
 	switch cmp {
 	case "is_set":
-		return ever
+		return a.any(all, within, q.sc)
 	case "is_not_set":
-		return q.complement(ever)
+		return roaring.AndNot(within, a.any(all, within, q.sc))
 	}
 	r := segment.DateRange(cmp, value, q.today)
 	if r.From > r.To {
 		return roaring.New()
 	}
-	in := a.any(r, q.sc)
+	in := a.any(r, within, q.sc)
 	if which == "first" {
 		if r.From == segment.MinDay {
 			return in
 		}
-		return roaring.AndNot(in, a.any(segment.Range{From: segment.MinDay, To: r.From - 1}, q.sc))
+		return roaring.AndNot(in, a.any(segment.Range{From: segment.MinDay, To: r.From - 1}, in, q.sc))
 	}
 	if r.To == segment.MaxDay {
 		return in
 	}
-	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, q.sc))
+	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, in, q.sc))
 }
 
 func (q *query) order(c *segment.OrderCond, within *roaring.Bitmap) *roaring.Bitmap {
 	a := q.st.orders
 	switch c.Metric {
 	case "first_at":
-		return q.timing(a, "first", c.Cmp, c.Value)
+		return q.timing(a, "first", c.Cmp, c.Value, within)
 	case "last_at":
-		return q.timing(a, "last", c.Cmp, c.Value)
+		return q.timing(a, "last", c.Cmp, c.Value, within)
 	}
 	if pos, ok := negated[c.Cmp]; ok {
 		return roaring.AndNot(within, q.order(&segment.OrderCond{Metric: c.Metric, Window: c.Window, Cmp: pos, Value: c.Value}, within))

@@ -77,16 +77,36 @@ func (s *Synthetic) loc() *time.Location {
 	return s.Loc
 }
 
-// Person generates customer id (1-based).
-func (s *Synthetic) Person(id int64) *SynthPerson {
-	r := rand.New(rand.NewPCG(s.Seed, uint64(id)))
-	loc := s.loc()
-	today := segment.DayOf(s.Now, loc)
-	created := today - segment.Day(r.IntN(365))
-	at := func(d segment.Day, hour int) time.Time {
-		return d.Start(loc).Add(time.Duration(hour)*time.Hour + time.Duration(r.IntN(3600))*time.Second)
+// base draws what every aspect of customer id depends on: acquisition day and usual hour.
+func (s *Synthetic) base(id int64) (created segment.Day, hour int) {
+	r := rand.New(rand.NewPCG(s.Seed, uint64(id)<<3))
+	today := segment.DayOf(s.Now, s.loc())
+	created = today - segment.Day(r.IntN(365))
+	hour = 8 + r.IntN(15)
+	if r.IntN(3) == 0 {
+		hour = 20
 	}
-	c := &customer.Customer{ID: id, Attrs: map[string]any{}, CreatedAt: at(created, r.IntN(24))}
+	return created, hour
+}
+
+func (s *Synthetic) rng(id int64, aspect uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(s.Seed, uint64(id)<<3|aspect))
+}
+
+func (s *Synthetic) at(r *rand.Rand, d segment.Day, hour int) time.Time {
+	return d.Start(s.loc()).Add(time.Duration(hour)*time.Hour + time.Duration(r.IntN(3600))*time.Second)
+}
+
+// Person generates customer id (1-based), every aspect of it.
+func (s *Synthetic) Person(id int64) *SynthPerson {
+	return &SynthPerson{Customer: s.customer(id), Tags: s.tags(id), Events: s.events(id), Orders: s.orders(id), OptOuts: s.optOuts(id)}
+}
+
+func (s *Synthetic) customer(id int64) *customer.Customer {
+	created, _ := s.base(id)
+	r := s.rng(id, 1)
+	today := segment.DayOf(s.Now, s.loc())
+	c := &customer.Customer{ID: id, Attrs: map[string]any{}, CreatedAt: s.at(r, created, r.IntN(24))}
 	switch x := r.IntN(100); {
 	case x < 55:
 		c.Gender = "female"
@@ -137,27 +157,56 @@ func (s *Synthetic) Person(id int64) *SynthPerson {
 	if r.IntN(10) < 3 {
 		c.Attrs["expires"] = (today + segment.Day(r.IntN(400)-30)).Date().Format("2006-01-02")
 	}
-	p := &SynthPerson{Customer: c}
-	seen := map[int64]bool{}
+	// Last seen is the last event's time: the events stream decides it.
+	var last time.Time
+	for _, e := range s.events(id) {
+		if e.At.After(last) {
+			last = e.At
+		}
+	}
+	c.LastSeenAt = last
+	if s.optOuts(id) != nil {
+		c.OptOuts = s.optOuts(id)
+	}
+	return c
+}
+
+func (s *Synthetic) tags(id int64) []int64 {
+	r := s.rng(id, 2)
+	var tags []int64
 	for i, n := 0, r.IntN(9); i < n; i++ {
 		g := r.IntN(SynthTagGroups)
 		t := int64(g*SynthTagsPerGroup + min(SynthTagsPerGroup-1, int(r.ExpFloat64()*3)) + 1)
-		if !seen[t] {
-			seen[t] = true
-			p.Tags = append(p.Tags, t)
+		if !slicesContains(tags, t) {
+			tags = append(tags, t)
 		}
 	}
-	sort.Slice(p.Tags, func(i, j int) bool { return p.Tags[i] < p.Tags[j] })
-	if r.IntN(50) == 0 {
-		p.OptOuts = append(p.OptOuts, "sms")
+	sort.Slice(tags, func(i, j int) bool { return tags[i] < tags[j] })
+	return tags
+}
+
+func slicesContains(xs []int64, x int64) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
 	}
-	hour := 8 + r.IntN(15)
-	if r.IntN(3) == 0 {
-		hour = 20
+	return false
+}
+
+func (s *Synthetic) optOuts(id int64) []string {
+	if s.rng(id, 3).IntN(50) == 0 {
+		return []string{"sms"}
 	}
-	span := int(today-created) + 1
+	return nil
+}
+
+func (s *Synthetic) events(id int64) []SynthEvent {
+	created, hour := s.base(id)
+	r := s.rng(id, 4)
+	span := int(segment.DayOf(s.Now, s.loc())-created) + 1
 	nev := int(r.ExpFloat64() * 10)
-	var last time.Time
+	out := make([]SynthEvent, 0, nev)
 	for i := 0; i < nev; i++ {
 		d := created + segment.Day(r.IntN(span))
 		h := hour
@@ -165,13 +214,15 @@ func (s *Synthetic) Person(id int64) *SynthPerson {
 			h = r.IntN(24)
 		}
 		name := SynthEvents[min(len(SynthEvents)-1, int(r.ExpFloat64()*2.5))]
-		ev := SynthEvent{Name: name, At: at(d, h)}
-		p.Events = append(p.Events, ev)
-		if ev.At.After(last) {
-			last = ev.At
-		}
+		out = append(out, SynthEvent{Name: name, At: s.at(r, d, h)})
 	}
-	c.LastSeenAt = last
+	return out
+}
+
+func (s *Synthetic) orders(id int64) []SynthOrder {
+	created, hour := s.base(id)
+	r := s.rng(id, 5)
+	span := int(segment.DayOf(s.Now, s.loc())-created) + 1
 	var norders int
 	switch x := r.IntN(100); {
 	case x < 40:
@@ -182,16 +233,17 @@ func (s *Synthetic) Person(id int64) *SynthPerson {
 	default:
 		norders = 5 + r.IntN(16)
 	}
+	var out []SynthOrder
 	for i := 0; i < norders; i++ {
-		o := SynthOrder{At: at(created+segment.Day(r.IntN(span)), hour), AmountMinor: int64(15000 * math.Exp(r.NormFloat64()*0.7))}
+		o := SynthOrder{At: s.at(r, created+segment.Day(r.IntN(span)), hour), AmountMinor: int64(15000 * math.Exp(r.NormFloat64()*0.7))}
 		if r.IntN(20) == 0 {
 			o.RefundedMinor = o.AmountMinor
 		} else if r.IntN(20) == 0 {
 			o.RefundedMinor = o.AmountMinor / 2
 		}
-		p.Orders = append(p.Orders, o)
+		out = append(out, o)
 	}
-	return p
+	return out
 }
 
 // The Source methods below serve the engine straight from the generator.
@@ -199,7 +251,7 @@ func (s *Synthetic) Person(id int64) *SynthPerson {
 // ScanCustomers implements Source.
 func (s *Synthetic) ScanCustomers(ctx context.Context, fn func(*customer.Customer) error) error {
 	for id := int64(1); id <= int64(s.N); id++ {
-		if err := fn(s.Person(id).Customer); err != nil {
+		if err := fn(s.customer(id)); err != nil {
 			return err
 		}
 		if id%65536 == 0 && ctx.Err() != nil {
@@ -214,31 +266,32 @@ func (s *Synthetic) CustomersByID(ctx context.Context, ids []int64) ([]*customer
 	var out []*customer.Customer
 	for _, id := range ids {
 		if id >= 1 && id <= int64(s.N) {
-			out = append(out, s.Person(id).Customer)
+			out = append(out, s.customer(id))
 		}
 	}
 	return out, nil
 }
 
-func (s *Synthetic) each(ids []int64, fn func(*SynthPerson)) {
+// eachID calls fn for ids, or for every customer when ids is nil.
+func (s *Synthetic) eachID(ids []int64, fn func(id int64)) {
 	if ids == nil {
 		for id := int64(1); id <= int64(s.N); id++ {
-			fn(s.Person(id))
+			fn(id)
 		}
 		return
 	}
 	for _, id := range ids {
 		if id >= 1 && id <= int64(s.N) {
-			fn(s.Person(id))
+			fn(id)
 		}
 	}
 }
 
 // ScanOptOuts implements Source.
 func (s *Synthetic) ScanOptOuts(ctx context.Context, ids []int64, fn func(int64, string)) error {
-	s.each(ids, func(p *SynthPerson) {
-		for _, ch := range p.OptOuts {
-			fn(p.Customer.ID, ch)
+	s.eachID(ids, func(id int64) {
+		for _, ch := range s.optOuts(id) {
+			fn(id, ch)
 		}
 	})
 	return nil
@@ -246,9 +299,9 @@ func (s *Synthetic) ScanOptOuts(ctx context.Context, ids []int64, fn func(int64,
 
 // ScanCustomerTags implements Source.
 func (s *Synthetic) ScanCustomerTags(ctx context.Context, ids []int64, fn func(int64, int64)) error {
-	s.each(ids, func(p *SynthPerson) {
-		for _, t := range p.Tags {
-			fn(p.Customer.ID, t)
+	s.eachID(ids, func(id int64) {
+		for _, t := range s.tags(id) {
+			fn(id, t)
 		}
 	})
 	return nil
@@ -277,13 +330,13 @@ func (s *Synthetic) ScanEventDays(ctx context.Context, off int, maxID int64, fn 
 		name string
 		day  int32
 	}
-	s.each(nil, func(p *SynthPerson) {
+	s.eachID(nil, func(id int64) {
 		counts := map[key]int64{}
-		for _, e := range p.Events {
+		for _, e := range s.events(id) {
 			counts[key{e.Name, int32((e.At.UnixMilli() + int64(off)*1000) / 86400000)}]++
 		}
 		for k, n := range counts {
-			fn(p.Customer.ID, k.name, k.day, n)
+			fn(id, k.name, k.day, n)
 		}
 	})
 	return nil
@@ -291,10 +344,10 @@ func (s *Synthetic) ScanEventDays(ctx context.Context, off int, maxID int64, fn 
 
 // ScanOrderDays implements Source.
 func (s *Synthetic) ScanOrderDays(ctx context.Context, off int, ids []int64, fn func(int64, int32, int64, int64)) error {
-	s.each(ids, func(p *SynthPerson) {
+	s.eachID(ids, func(id int64) {
 		type agg struct{ n, net int64 }
 		days := map[int32]*agg{}
-		for _, o := range p.Orders {
+		for _, o := range s.orders(id) {
 			if o.RefundedMinor >= o.AmountMinor && o.AmountMinor > 0 {
 				continue
 			}
@@ -306,7 +359,7 @@ func (s *Synthetic) ScanOrderDays(ctx context.Context, off int, ids []int64, fn 
 			days[d].net += o.AmountMinor - o.RefundedMinor
 		}
 		for d, a := range days {
-			fn(p.Customer.ID, d, a.n, a.net)
+			fn(id, d, a.n, a.net)
 		}
 	})
 	return nil
@@ -314,7 +367,7 @@ func (s *Synthetic) ScanOrderDays(ctx context.Context, off int, ids []int64, fn 
 
 // ScanHourCounts implements Source.
 func (s *Synthetic) ScanHourCounts(ctx context.Context, orders bool, off int, since, until int64, ids []int64, fn func(int64, int, int, int64)) error {
-	s.each(ids, func(p *SynthPerson) {
+	s.eachID(ids, func(id int64) {
 		type key struct{ h, wd int }
 		counts := map[key]int64{}
 		add := func(t time.Time) {
@@ -326,18 +379,18 @@ func (s *Synthetic) ScanHourCounts(ctx context.Context, orders bool, off int, si
 			counts[key{int(local / 3600000 % 24), int((local/86400000+3)%7) + 1}]++
 		}
 		if orders {
-			for _, o := range p.Orders {
+			for _, o := range s.orders(id) {
 				if !(o.RefundedMinor >= o.AmountMinor && o.AmountMinor > 0) {
 					add(o.At)
 				}
 			}
 		} else {
-			for _, e := range p.Events {
+			for _, e := range s.events(id) {
 				add(e.At)
 			}
 		}
 		for k, n := range counts {
-			fn(p.Customer.ID, k.h, k.wd, n)
+			fn(id, k.h, k.wd, n)
 		}
 	})
 	return nil

@@ -191,3 +191,36 @@ func (s *Store) MaxEventID(ctx context.Context) (int64, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&id)
 	return id, err
 }
+
+// BulkInsertTagVocabulary writes tag groups and tags with given ids (benchmarks and test data
+// into a fresh database).
+func (tx *Tx) BulkInsertTagVocabulary(groups map[int64]string, tags map[int64][2]any) error {
+	now := ms(tx.Now())
+	for id, name := range groups {
+		if _, err := tx.exec(`INSERT INTO tag_groups (id, name, kind, created_at, updated_at) VALUES (?, ?, 'custom', ?, ?)`, id, name, now, now); err != nil {
+			return err
+		}
+	}
+	for id, t := range tags {
+		if _, err := tx.exec(`INSERT INTO tags (id, group_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`, id, t[0], t[1], now, now); err != nil {
+			return err
+		}
+	}
+	if err := tx.syncSequence("tag_groups"); err != nil {
+		return err
+	}
+	return tx.syncSequence("tags")
+}
+
+// BulkInsertCustomerTags assigns tags (pairs of customer id, tag id) with reason "import",
+// without history: for loading test and benchmark data into a fresh database.
+func (tx *Tx) BulkInsertCustomerTags(pairs [][2]int64) error {
+	now := ms(tx.Now())
+	err := tx.insertRows("customer_tags", []string{"customer_id", "tag_id", "assigned_at", "reason"}, len(pairs), func(i int, args []any) ([]any, error) {
+		return append(args, pairs[i][0], pairs[i][1], now, "import"), nil
+	})
+	for _, p := range pairs {
+		tx.noteCustomer(p[0])
+	}
+	return err
+}
