@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/config"
+	"github.com/siyu-scrm/siyu/internal/progress"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/web"
 )
@@ -61,7 +63,8 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store,
 // serve runs the HTTP server until ctx is cancelled (SIGINT/SIGTERM), then lets in-flight
 // requests finish (up to 30 s) before returning, so the caller closes the database cleanly.
 func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, stdout io.Writer) error {
-	srv := &web.Server{Store: st, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
+	engine := startAudience(ctx, st, log)
+	srv := &web.Server{Store: st, Audience: engine, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -95,4 +98,37 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startAudience creates the audience engine, subscribes it to every commit and rebuilds it
+// from the store in the background (with progress in the log); its habits are recomputed
+// hourly, as days pass.
+func startAudience(ctx context.Context, st *store.Store, log *slog.Logger) *audience.Engine {
+	e := audience.New(st, audience.Options{Fallback: audience.SQLFallback{Store: st}, Log: log})
+	st.Subscribe(e.Apply)
+	go func() {
+		n, err := st.CountCustomers(ctx, store.CustomerFilter{})
+		if err != nil {
+			log.Error("audience: count customers", "err", err)
+		}
+		p := progress.New("audience rebuild", n, io.Discard, log)
+		if err := e.Rebuild(ctx, reporter{p}); err != nil {
+			log.Error("audience: rebuild failed; segment counts are unavailable", "err", err)
+			return
+		}
+		p.Done()
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := e.RefreshHabits(ctx); err != nil {
+					log.Warn("audience: refresh habits", "err", err)
+				}
+			}
+		}
+	}()
+	return e
 }

@@ -56,6 +56,7 @@ type Engine struct {
 	pending       []*store.Changes
 	rebuildng     bool
 	loadedEventID int64
+	ready         bool // a rebuild has completed
 
 	scratch sync.Pool
 }
@@ -142,6 +143,7 @@ func (e *Engine) Rebuild(ctx context.Context, prog Progress) error {
 		return err
 	}
 	e.state = st
+	e.ready = true
 	pending := e.pending
 	e.pending = nil
 	for _, c := range pending {
@@ -594,6 +596,14 @@ func (e *Engine) RefreshHabits(ctx context.Context) error {
 	e.state.habits = tmp.habits
 	e.mu.Unlock()
 	return nil
+}
+
+// Ready reports whether the engine has been built from the store at least once; before that
+// its counts would be wrong, and callers should answer "warming up" (503).
+func (e *Engine) Ready() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.ready
 }
 
 // Size reports how many customers (alive) the engine holds.

@@ -11,13 +11,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/store"
 )
 
 // Server holds what the handlers need.
 type Server struct {
 	Store *store.Store
-	Log   *slog.Logger
+	// Audience counts and lists segments in memory; it may still be rebuilding (Ready).
+	Audience *audience.Engine
+	Log      *slog.Logger
 	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
 	// that terminates it).
 	SecureCookies bool
