@@ -61,7 +61,11 @@ var identityAliases = aliasTable{
 	{fEmail, []string{"邮箱", "电子邮箱", "邮件", "email", "e-mail", "mail"}},
 }
 
+// rowNumberAliases are the running-number columns Chinese exports start with: not data.
+var rowNumberAliases = []string{"序号", "行号", "no."}
+
 var customerAliases = append(aliasTable{
+	{fIgnore, rowNumberAliases},
 	{fName, []string{"姓名", "客户名称", "客户姓名", "客户名", "名字", "name", "full_name", "customer_name"}},
 	{fGender, []string{"性别", "gender", "sex"}},
 	{fBirthday, []string{"生日", "出生日期", "出生年月日", "birthday", "birthdate", "date_of_birth"}},
@@ -74,6 +78,7 @@ var customerAliases = append(aliasTable{
 }, identityAliases...)
 
 var orderAliases = append(aliasTable{
+	{fIgnore, rowNumberAliases},
 	{fOrderID, []string{"订单号", "订单编号", "订单ID", "order_id", "order_no", "order_number"}},
 	{fAmount, []string{"实付金额", "实付款", "支付金额", "实收金额", "订单金额", "金额", "amount", "total", "paid_amount"}},
 	{fCurrency, []string{"币种", "货币", "currency"}},

@@ -96,10 +96,10 @@ func dump(t *testing.T, s *store.Store) string {
 	return b.String()
 }
 
-const chineseCustomers = bom + `姓名,手机号码,性别,生日,省份,城市,邮箱,来源,负责人,会员等级,积分,是否会员,注册时间,用户ID
-张伟,138 0013 8000,男,1990/1/2,广东省,深圳市,Zhang.Wei@QQ.com,渠道活码,sales01,金卡,"1,200",是,2024-03-05 20:15:00,U001
-李娜,+86 139-0000-0001,女,1988-12-31,北京市,北京市,,公众号,sales02,普通,80,否,2024/3/6,U002
-王芳,="013900000002",F,,上海市,上海市,,小红书,,银卡,300,是,,
+const chineseCustomers = bom + `序号,姓名,手机号码,性别,生日,省份,城市,邮箱,来源,负责人,会员等级,积分,是否会员,注册时间,用户ID
+1,张伟,138 0013 8000,男,1990/1/2,广东省,深圳市,Zhang.Wei@QQ.com,渠道活码,sales01,金卡,"1,200",是,2024-03-05 20:15:00,U001
+2,李娜,+86 139-0000-0001,女,1988-12-31,北京市,北京市,,公众号,sales02,普通,80,否,2024/3/6,U002
+3,王芳,="013900000002",F,,上海市,上海市,,小红书,,银卡,300,是,,
 `
 
 func TestChineseHeadersWithBOM(t *testing.T) {
@@ -113,7 +113,7 @@ func TestChineseHeadersWithBOM(t *testing.T) {
 		if c.Name != "张伟" || c.Gender != "male" || c.Birthday != "1990-01-02" || c.Region != "广东省 深圳市" || c.Email != "zhang.wei@qq.com" || c.Source != "渠道活码" {
 			t.Errorf("customer %+v", c)
 		}
-		if c.Attrs["会员等级"] != "金卡" || c.Attrs["积分"] != 1200.0 || c.Attrs["是否会员"] != true {
+		if c.Attrs["会员等级"] != "金卡" || c.Attrs["积分"] != 1200.0 || c.Attrs["是否会员"] != true || c.Attrs["序号"] != nil {
 			t.Errorf("attrs %#v", c.Attrs)
 		}
 		want := time.Date(2024, 3, 5, 20, 15, 0, 0, shanghai)
