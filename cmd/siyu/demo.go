@@ -105,19 +105,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return serve(ctx, &cfg, st, log, stdout)
 }
 
-// demoAdmin makes sure the demo has an admin it can tell the user about: on first run it
-// creates "admin" with a password (SIYU_ADMIN_PASSWORD or a random one) and remembers the
-// password in the demo database; later runs read it back.
+// demoAdmin makes sure the demo has an "admin" it can tell the user about (the generated
+// staff are sales, operators and content editors): on first run it creates it with a password
+// (SIYU_ADMIN_PASSWORD or a random one) and remembers the password in the demo database, so
+// later runs can print it again.
 func demoAdmin(ctx context.Context, st *store.Store, password string) (string, error) {
-	created, pw, err := st.EnsureAdmin(ctx, password)
-	if err != nil {
-		return "", err
-	}
-	if created {
-		return pw, st.SetSetting(ctx, demoPasswordKey, pw)
-	}
 	if pw, ok, err := st.Setting(ctx, demoPasswordKey); err != nil || ok {
 		return pw, err
 	}
-	return "(the password set on this database's first start)", nil
+	members, err := st.ListStaff(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range members {
+		if m.Login == "admin" {
+			return "(the password set when this database was first served)", nil
+		}
+	}
+	if password == "" {
+		password = staff.NewSecret("")[:16]
+	}
+	if err := st.CreateStaff(ctx, &staff.Staff{Login: "admin", Name: "管理员", Role: staff.Admin}, password); err != nil {
+		return "", err
+	}
+	return password, st.SetSetting(ctx, demoPasswordKey, password)
 }
