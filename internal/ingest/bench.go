@@ -68,6 +68,11 @@ type BenchResult struct {
 	EventsPerSec float64       `json:"events_per_sec"`
 	// CPUPerEvent is the process CPU time (server and in-process clients) per event.
 	CPUPerEvent time.Duration `json:"cpu_per_event"`
+	// Transactions is how many transactions the events took (fewer than Requests when group
+	// commit merged concurrent requests); WriterLoad is the fraction of Duration the single
+	// writer spent in transactions (near 1: the database is the bottleneck).
+	Transactions int64   `json:"transactions"`
+	WriterLoad   float64 `json:"writer_load"`
 	// RawEvents equivalent rows were written with plain multi-row INSERTs (store.Tx.InsertEvents,
 	// one transaction per BatchSize rows, no HTTP, JSON decoding or identity resolution): the
 	// ceiling of the engine on this machine.
@@ -80,7 +85,8 @@ type BenchResult struct {
 }
 
 func (r BenchResult) String() string {
-	s := fmt.Sprintf("%s: %d events in %d requests in %v: %.0f events/s, %v CPU/event", r.Engine, r.Events, r.Requests, r.Duration.Round(time.Millisecond), r.EventsPerSec, r.CPUPerEvent)
+	s := fmt.Sprintf("%s: %d events in %d requests, %d transactions (writer load %.0f%%) in %v: %.0f events/s, %v CPU/event",
+		r.Engine, r.Events, r.Requests, r.Transactions, 100*r.WriterLoad, r.Duration.Round(time.Millisecond), r.EventsPerSec, r.CPUPerEvent)
 	if r.RawEvents > 0 {
 		s += fmt.Sprintf("; raw inserts %d in %v: %.0f events/s, %v CPU/event; ratio %.2f", r.RawEvents, r.RawDuration.Round(time.Millisecond), r.RawEventsPerSec, r.RawCPUPerEvent, r.Ratio)
 	}
@@ -156,6 +162,8 @@ feed:
 	wg.Wait()
 	res.Duration = time.Since(t0)
 	res.CPUPerEvent = (cpuTime() - cpu0) / time.Duration(o.Events)
+	st2 := h.Stats()
+	res.Transactions, res.WriterLoad = st2.Transactions, st2.Busy.Seconds()/res.Duration.Seconds()
 	if sendErr == nil {
 		select {
 		case sendErr = <-errc:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siyu-scrm/siyu/internal/customer"
@@ -52,6 +53,22 @@ type committer struct {
 	queue   []*job
 	queued  int
 	running bool
+
+	// stats, for benchmarks
+	txs, txMessages, busyNanos atomic.Int64
+}
+
+// Stats describe the work of the writer since the handler was made.
+type Stats struct {
+	// Transactions committed and the messages they held.
+	Transactions, Messages int64
+	// Busy is the time spent in transactions; divided by elapsed time it is the writer's load.
+	Busy time.Duration
+}
+
+// Stats reports the writer's work so far.
+func (h *Handler) Stats() Stats {
+	return Stats{Transactions: h.c.txs.Load(), Messages: h.c.txMessages.Load(), Busy: time.Duration(h.c.busyNanos.Load())}
 }
 
 // submit writes the messages of one request and waits for the commit.
@@ -147,6 +164,8 @@ func retryable(err error) bool {
 }
 
 func (c *committer) runTx(group []*job) ([]jobResult, error) {
+	start := time.Now()
+	defer func() { c.busyNanos.Add(int64(time.Since(start))) }()
 	results := make([]jobResult, len(group))
 	// The transaction does not use a request's context: a client hanging up must not undo
 	// messages that other requests of the group wait for.
@@ -154,17 +173,26 @@ func (c *committer) runTx(group []*job) ([]jobResult, error) {
 	defer cancel()
 	err := c.st.InTx(ctx, func(tx *store.Tx) error {
 		w := &txWriter{tx: tx, owners: map[customer.Identity]int64{}, seen: map[string]bool{}, lastSeen: map[int64]time.Time{}}
+		if err := w.lookUp(group); err != nil {
+			return err
+		}
 		for i, j := range group {
-			r, err := w.job(j, len(group) > 1)
-			if err != nil {
+			results[i] = jobResult{outcomes: make([]string, len(j.msgs)), errs: make([]*FieldError, len(j.msgs))}
+			if err := w.job(j, &results[i]); err != nil {
 				return err
 			}
-			results[i] = r
+		}
+		if err := w.flush(); err != nil {
+			return err
 		}
 		return w.touch()
 	})
 	if err != nil {
 		return nil, err
+	}
+	c.txs.Add(1)
+	for _, j := range group {
+		c.txMessages.Add(int64(len(j.msgs)))
 	}
 	return results, nil
 }
@@ -172,6 +200,8 @@ func (c *committer) runTx(group []*job) ([]jobResult, error) {
 // txWriter writes jobs inside one transaction, caching what it learns about identities.
 type txWriter struct {
 	tx *store.Tx
+	// known holds the message ids of the group already stored before the transaction.
+	known map[string]bool
 	// owners caches identity → customer (0: known to be unknown) for this transaction.
 	owners map[customer.Identity]int64
 	// merges logs the merges made in this transaction, oldest first, so that events resolved
@@ -179,8 +209,18 @@ type txWriter struct {
 	merges []merge
 	// seen holds the message ids written by this transaction.
 	seen map[string]bool
+	// pending are the events without side effects, written together by flush.
+	pending []pendingEvent
 	// lastSeen is the newest event time per customer, written at the end.
 	lastSeen map[int64]time.Time
+}
+
+// pendingEvent is an event waiting for flush, and where its outcome goes.
+type pendingEvent struct {
+	ev  *event.Event
+	msg *Message
+	res *jobResult
+	i   int
 }
 
 type merge struct{ from, into int64 }
@@ -195,40 +235,53 @@ func (w *txWriter) survivor(id int64) int64 {
 	return id
 }
 
-// job writes one request's messages. With atomic (or when sharing the transaction with other
-// requests) the request runs inside a savepoint, so that it can be undone alone.
-func (w *txWriter) job(j *job, shared bool) (jobResult, error) {
-	r := jobResult{outcomes: make([]string, len(j.msgs)), errs: make([]*FieldError, len(j.msgs))}
-	useSP := j.atomic || shared
-	if useSP {
-		if err := w.tx.Savepoint("ingest_req"); err != nil {
-			return r, err
-		}
-	}
-	mergesBefore := len(w.merges)
-	// Messages already stored (a retried batch) are skipped with one query.
-	ids := make([]string, 0, len(j.msgs))
-	for _, m := range j.msgs {
-		if !m.GeneratedID && !w.seen[m.MessageID] {
-			ids = append(ids, m.MessageID)
+// lookUp finds, with one query each for the whole group, the message ids already stored (a
+// retried batch is skipped) and the customers of the identities named.
+func (w *txWriter) lookUp(group []*job) error {
+	var ids []string
+	var idents []customer.Identity
+	for _, j := range group {
+		for _, m := range j.msgs {
+			if !m.GeneratedID {
+				ids = append(ids, m.MessageID)
+			}
+			for _, id := range m.Identities {
+				if _, ok := w.owners[id]; !ok {
+					w.owners[id] = 0
+					idents = append(idents, id)
+				}
+			}
 		}
 	}
 	known, err := w.tx.KnownMessageIDs(ids)
 	if err != nil {
-		return r, err
+		return err
 	}
-	if err := w.prefetch(j.msgs); err != nil {
-		return r, err
+	w.known = known
+	got, err := w.tx.IdentityOwners(idents)
+	if err != nil {
+		return err
 	}
+	for id, cid := range got {
+		w.owners[id] = cid
+	}
+	return nil
+}
+
+// job writes one request's messages into r. An atomic request runs inside a savepoint, so
+// that it can be undone alone when one of its messages fails.
+func (w *txWriter) job(j *job, r *jobResult) error {
+	if j.atomic {
+		if err := w.tx.Savepoint("ingest_req"); err != nil {
+			return err
+		}
+	}
+	mergesBefore, pendingBefore := len(w.merges), len(w.pending)
 	seen := map[string]bool{}
 	lastSeen := map[int64]time.Time{}
-	var (
-		plain    []*event.Event
-		plainIdx []int
-		failed   = false
-	)
+	failed := false
 	for i, m := range j.msgs {
-		if known[m.MessageID] || w.seen[m.MessageID] || seen[m.MessageID] {
+		if w.known[m.MessageID] || w.seen[m.MessageID] || seen[m.MessageID] {
 			r.outcomes[i] = Duplicate
 			continue
 		}
@@ -236,15 +289,14 @@ func (w *txWriter) job(j *job, shared bool) (jobResult, error) {
 		if !m.hasSideEffects() {
 			cid, err := w.resolve(m.Identities)
 			if err != nil {
-				return r, err
+				return err
 			}
-			plain = append(plain, m.Event(cid))
-			plainIdx = append(plainIdx, i)
+			w.pending = append(w.pending, pendingEvent{ev: m.Event(cid), msg: m, res: r, i: i})
 			continue
 		}
 		outcome, cid, ferr, err := w.sideEffects(m)
 		if err != nil {
-			return r, err
+			return err
 		}
 		r.outcomes[i] = outcome
 		if ferr != nil {
@@ -260,29 +312,12 @@ func (w *txWriter) job(j *job, shared bool) (jobResult, error) {
 			noteSeen(lastSeen, cid, m)
 		}
 	}
-	if !failed && len(plain) > 0 {
-		for _, e := range plain {
-			e.CustomerID = w.survivor(e.CustomerID)
-		}
-		inserted, err := w.tx.InsertEvents(plain)
-		if err != nil {
-			return r, err
-		}
-		for k, e := range plain {
-			i := plainIdx[k]
-			if inserted[k] {
-				r.outcomes[i] = Stored
-				noteSeen(lastSeen, e.CustomerID, j.msgs[i])
-			} else {
-				r.outcomes[i] = Duplicate // stored meanwhile by another transaction
-			}
-		}
-	}
 	if failed {
 		if err := w.tx.RollbackTo("ingest_req"); err != nil {
-			return r, err
+			return err
 		}
 		w.merges = w.merges[:mergesBefore]
+		w.pending = w.pending[:pendingBefore]
 		clear(w.owners)
 		for i := range r.outcomes {
 			if r.errs[i] == nil {
@@ -291,11 +326,15 @@ func (w *txWriter) job(j *job, shared bool) (jobResult, error) {
 				r.outcomes[i] = Invalid
 			}
 		}
-		return r, nil
+		return nil
 	}
-	if useSP {
+	if j.atomic {
+		// The request's events must be written inside its savepoint.
+		if err := w.flush(); err != nil {
+			return err
+		}
 		if err := w.tx.Release("ingest_req"); err != nil {
-			return r, err
+			return err
 		}
 	}
 	for id := range seen {
@@ -306,7 +345,33 @@ func (w *txWriter) job(j *job, shared bool) (jobResult, error) {
 			w.lastSeen[id] = t
 		}
 	}
-	return r, nil
+	return nil
+}
+
+// flush writes the pending events in multi-row statements and records their outcomes.
+func (w *txWriter) flush() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	evts := make([]*event.Event, len(w.pending))
+	for k, p := range w.pending {
+		p.ev.CustomerID = w.survivor(p.ev.CustomerID)
+		evts[k] = p.ev
+	}
+	inserted, err := w.tx.InsertEvents(evts)
+	if err != nil {
+		return err
+	}
+	for k, p := range w.pending {
+		if inserted[k] {
+			p.res.outcomes[p.i] = Stored
+			noteSeen(w.lastSeen, p.ev.CustomerID, p.msg)
+		} else {
+			p.res.outcomes[p.i] = Duplicate // stored meanwhile by another transaction
+		}
+	}
+	w.pending = w.pending[:0]
+	return nil
 }
 
 // noteSeen records the message time as the customer's last-seen time, never beyond receipt.
@@ -330,30 +395,6 @@ func (w *txWriter) touch() error {
 		}
 	}
 	return w.tx.TouchLastSeenMany(seen)
-}
-
-// prefetch loads the owners of every identity of msgs not yet cached, in one query.
-func (w *txWriter) prefetch(msgs []*Message) error {
-	var missing []customer.Identity
-	for _, m := range msgs {
-		for _, id := range m.Identities {
-			if _, ok := w.owners[id]; !ok {
-				missing = append(missing, id)
-				w.owners[id] = 0
-			}
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	got, err := w.tx.IdentityOwners(missing)
-	if err != nil {
-		return err
-	}
-	for id, cid := range got {
-		w.owners[id] = cid
-	}
-	return nil
 }
 
 // resolve finds the customer of a message's identities. When they are all known and name one

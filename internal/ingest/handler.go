@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,10 @@ type Handler struct {
 	count func(typ, outcome string)
 	keys  *keyCache
 	c     *committer
+	// decoding bounds how many requests decode at once, leaving a processor to the writer:
+	// the single writer is the pipeline's bottleneck and must not wait for CPU behind a
+	// crowd of decoders.
+	decoding chan struct{}
 }
 
 // NewHandler returns the handler of POST /v1/{identify,track,page,screen,group,alias,batch}
@@ -74,6 +79,8 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		count: opts.Count,
 		keys:  &keyCache{st: st, ttl: opts.KeyCacheTTL, entries: map[string]keyEntry{}, touched: map[int64]time.Time{}},
 		c:     &committer{st: st, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroupMessages, maxQueue: opts.MaxQueuedMessages},
+		// GOMAXPROCS-1 decoders (at least 1) keep one processor for the writer.
+		decoding: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 	}
 }
 
@@ -179,7 +186,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	receivedAt := h.st.Now()
+	h.decoding <- struct{}{}
 	p, err := Decode(body, kind, receivedAt)
+	<-h.decoding
 	if err != nil {
 		var re *RequestError
 		if errors.As(err, &re) {
