@@ -169,3 +169,38 @@ func TestSamePatchAndOrderTwiceWriteNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestDropAndCreateIndexes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		countIdx := func() int {
+			q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL`
+			if s.Engine() == store.Postgres {
+				q = `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events' AND indexname NOT IN (SELECT conname FROM pg_constraint)`
+			}
+			var n int
+			if err := s.DB().QueryRowContext(ctx, q).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := countIdx()
+		if before < 2 {
+			t.Fatalf("%d secondary indexes on events", before)
+		}
+		var defs []string
+		err := s.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			defs, err = tx.DropIndexes(func(name string) bool { return name == "events_customer_ts" }, "events")
+			return err
+		})
+		if err != nil || len(defs) != before-1 || countIdx() != 1 {
+			t.Fatalf("dropped %d of %d (%v), %d left", len(defs), before, err, countIdx())
+		}
+		if err := s.InTx(ctx, func(tx *store.Tx) error { return tx.CreateIndexes(defs) }); err != nil {
+			t.Fatal(err)
+		}
+		if countIdx() != before {
+			t.Errorf("%d indexes after recreating, want %d", countIdx(), before)
+		}
+	})
+}
