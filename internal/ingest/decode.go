@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -118,6 +119,8 @@ type FieldError struct {
 	Index   int    `json:"index"`
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// typ is the message's type when it is a known one, for metrics.
+	typ string
 }
 
 func (e *FieldError) Error() string {
@@ -200,7 +203,7 @@ func Decode(body []byte, kind string, receivedAt time.Time) (*Payload, error) {
 				return nil, requestDecodeError(err)
 			}
 			re := requestDecodeError(err)
-			p.Errors = append(p.Errors, FieldError{Index: 0, Field: re.Field, Message: re.Message})
+			p.Errors = append(p.Errors, FieldError{Index: 0, Field: re.Field, Message: re.Message, typ: kind})
 			p.WriteKey = w.WriteKey
 			return p, nil
 		}
@@ -231,7 +234,7 @@ func Decode(body []byte, kind string, receivedAt time.Time) (*Payload, error) {
 		}
 		batchSentAt = t
 	}
-	if err := checkNUL(env.context, "context"); err != nil {
+	if err := checkValues(env.context, "context"); err != nil {
 		return nil, badRequest("invalid", err.field, "%s", err.msg)
 	}
 	p := &Payload{Total: len(env.batch), WriteKey: env.writeKey}
@@ -376,7 +379,11 @@ func (env *envelope) message(i int, batchSentAt, receivedAt time.Time) (*Message
 	}
 	if err := env.errs[i]; err != nil {
 		re := requestDecodeError(err)
-		return nil, &FieldError{Index: i, Field: re.Field, Message: re.Message}
+		typ := ""
+		if ValidType(w.Type) {
+			typ = w.Type
+		}
+		return nil, &FieldError{Index: i, Field: re.Field, Message: re.Message, typ: typ}
 	}
 	if w.Type == "" {
 		return nil, &FieldError{Index: i, Field: "type", Message: "required: identify, track, page, screen, group or alias"}
@@ -465,7 +472,11 @@ func invalidUTF8Field(b []byte) string {
 // when the message has none.
 func decodeWire(w *wire, index int, kind, sentAt string, receivedAt time.Time) (*Message, *FieldError) {
 	fail := func(field, format string, args ...any) (*Message, *FieldError) {
-		return nil, &FieldError{Index: index, Field: field, Message: fmt.Sprintf(format, args...)}
+		typ := ""
+		if ValidType(kind) {
+			typ = kind
+		}
+		return nil, &FieldError{Index: index, Field: field, Message: fmt.Sprintf(format, args...), typ: typ}
 	}
 	if w.Type != "" && w.Type != kind {
 		if !ValidType(w.Type) {
@@ -509,7 +520,7 @@ func decodeWire(w *wire, index int, kind, sentAt string, receivedAt time.Time) (
 		v     map[string]any
 		field string
 	}{{w.Properties, "properties"}, {w.Traits, "traits"}, {w.Context, "context"}} {
-		if e := checkNUL(f.v, f.field); e != nil {
+		if e := checkValues(f.v, f.field); e != nil {
 			return fail(e.field, "%s", e.msg)
 		}
 	}
@@ -635,26 +646,40 @@ func fieldErrorf(field, format string, args ...any) *fieldErr {
 	return &fieldErr{field: field, msg: fmt.Sprintf(format, args...)}
 }
 
-// checkNUL refuses NUL characters anywhere in v: PostgreSQL cannot store them in text or JSONB,
-// and no legitimate property needs one.
-func checkNUL(v any, path string) *fieldErr {
+// maxDepth bounds the nesting of properties, traits and context: deeper JSON would strain
+// PostgreSQL's JSONB parser and serves no analysis.
+const maxDepth = 32
+
+// checkValues refuses what the databases cannot store in a JSON column: NUL characters
+// (PostgreSQL rejects them in text and JSONB), numbers beyond float64 and nesting deeper than
+// maxDepth. Checking here turns them into a message error instead of a failed transaction.
+func checkValues(v any, path string) *fieldErr { return checkValue(v, path, 0) }
+
+func checkValue(v any, path string, depth int) *fieldErr {
+	if depth > maxDepth {
+		return fieldErrorf(path, "nested deeper than %d levels", maxDepth)
+	}
 	switch x := v.(type) {
 	case string:
 		if strings.IndexByte(x, 0) >= 0 {
 			return fieldErrorf(path, "contains a NUL character")
+		}
+	case json.Number:
+		if f, err := x.Float64(); err != nil && math.IsInf(f, 0) {
+			return fieldErrorf(path, "number out of range")
 		}
 	case map[string]any:
 		for k, e := range x {
 			if strings.IndexByte(k, 0) >= 0 {
 				return fieldErrorf(path, "a key contains a NUL character")
 			}
-			if err := checkNUL(e, path+"."+k); err != nil {
+			if err := checkValue(e, path+"."+k, depth+1); err != nil {
 				return err
 			}
 		}
 	case []any:
 		for i, e := range x {
-			if err := checkNUL(e, path+"["+strconv.Itoa(i)+"]"); err != nil {
+			if err := checkValue(e, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
 				return err
 			}
 		}

@@ -224,16 +224,12 @@ func isTrue(s string) bool {
 
 // write stores the valid messages of a decoded request and answers.
 func (h *Handler) write(w http.ResponseWriter, r *http.Request, key *staff.Key, kind string, p *Payload, atomic bool) {
-	typeOf := func(i int) string {
-		for _, m := range p.Messages {
-			if m.Index == i {
-				return m.Type
-			}
-		}
-		return "unknown"
-	}
 	for _, e := range p.Errors {
-		h.count(typeOf(e.Index), Invalid)
+		typ := e.typ
+		if typ == "" {
+			typ = "unknown"
+		}
+		h.count(typ, Invalid)
 	}
 	refuse := func(msg string, errs []FieldError) {
 		for _, m := range p.Messages {
@@ -241,7 +237,11 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, key *staff.Key, 
 				h.count(m.Type, "rejected")
 			}
 		}
-		h.log.Warn("ingestion refused", "path", r.URL.Path, "key", key.Prefix, "messages", p.Total, "invalid", len(errs), "first", errs[0].Error())
+		first := ""
+		if len(errs) > 0 {
+			first = errs[0].Error()
+		}
+		h.log.Warn("ingestion refused", "path", r.URL.Path, "key", key.Prefix, "messages", p.Total, "invalid", len(errs), "first", first)
 		writeRequestError(w, &RequestError{Status: http.StatusBadRequest, Code: "invalid", Message: msg}, errs)
 	}
 	if len(p.Errors) > 0 && (atomic || len(p.Messages) == 0) {

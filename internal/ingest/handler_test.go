@@ -456,7 +456,8 @@ func TestBatchPartialAndAtomic(t *testing.T) {
 		if c := e.customerOf(customer.UserID, "p1"); c.Attrs["age"] != 41.0 {
 			t.Fatalf("age %v", c.Attrs["age"])
 		}
-		if e.counts.get("unknown/invalid")+e.counts.get("track/invalid")+e.counts.get("identify/invalid") == 0 {
+		// Atomic refusals: 2 invalid, then 1 store-level; partial: 3 invalid.
+		if e.counts.get("track/invalid") != 2 || e.counts.get("unknown/invalid") != 2 || e.counts.get("identify/invalid") != 2 {
 			t.Fatalf("invalid messages not counted: %v", e.counts.m)
 		}
 	})
@@ -523,6 +524,8 @@ func TestBadInputWritesNothing(t *testing.T) {
 			{"batch not array", "/v1/batch", `{"batch":{"type":"track"}}`, 400, "batch"},
 			{"batch missing", "/v1/batch", `{"messages":[]}`, 400, "batch"},
 			{"NUL character", "/v1/track", `{"userId":"u","event":"E","properties":{"a":"x\u0000y"}}`, 400, "properties.a"},
+			{"number out of range", "/v1/track", `{"userId":"u","event":"E","properties":{"n":1e999999}}`, 400, "properties.n"},
+			{"nested too deep", "/v1/track", `{"userId":"u","event":"E","properties":{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`, 400, "properties.a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"},
 			{"invalid UTF-8", "/v1/track", "{\"userId\":\"u\",\"event\":\"E\xff\xfe\"}", 400, "event"},
 			{"invalid UTF-8 in batch", "/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"\xc3\x28\"}]}", 400, "event"},
 			{"too many messages", "/v1/batch", `{"batch":[` + strings.TrimSuffix(strings.Repeat(`{"type":"track","userId":"u","event":"E"},`, 2501), ",") + `]}`, 400, "batch"},
