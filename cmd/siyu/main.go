@@ -28,6 +28,8 @@ func commands() []command {
 		{"import", "import customers or orders from a CSV file", runImport},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "create, list and revoke API and write keys", runKeys},
+		{"backup", "take a consistent online backup of the SQLite database", runBackup},
+		{"restore", "restore a SQLite backup (stop the server first)", runRestore},
 		{"bench", "measure end-to-end performance", runBench},
 		{"version", "print the version", runVersion},
 	}
