@@ -206,6 +206,50 @@ CREATE INDEX customer_optouts_channel ON customer_optouts(channel, customer_id);
 CREATE INDEX customers_last_seen ON customers(last_seen_at);
 CREATE INDEX customers_birthday_md ON customers((substr(birthday, 6, 5)));
 `,
+	// 4: customer models (internal/model): RFM snapshots (the newest two runs keep their rows),
+	// lifecycle stages per customer and the history of stage entries and exits.
+	`
+CREATE TABLE model_runs (
+	id {{pk}},
+	model TEXT NOT NULL,
+	config {{json}} NOT NULL,
+	as_of TEXT NOT NULL,
+	computed_at BIGINT NOT NULL,
+	customers BIGINT NOT NULL DEFAULT 0,
+	buyers BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX model_runs_model ON model_runs(model, id);
+CREATE TABLE customer_rfm (
+	run_id BIGINT NOT NULL REFERENCES model_runs(id),
+	customer_id BIGINT NOT NULL,
+	r BIGINT NOT NULL,
+	f BIGINT NOT NULL,
+	m_minor BIGINT NOT NULL,
+	r_score BIGINT NOT NULL,
+	f_score BIGINT NOT NULL,
+	m_score BIGINT NOT NULL,
+	class TEXT NOT NULL,
+	PRIMARY KEY (run_id, customer_id)
+);
+CREATE INDEX customer_rfm_customer ON customer_rfm(customer_id);
+CREATE TABLE customer_stages (
+	model TEXT NOT NULL,
+	customer_id BIGINT NOT NULL,
+	stage TEXT NOT NULL,
+	entered_at BIGINT NOT NULL,
+	PRIMARY KEY (model, customer_id)
+);
+CREATE INDEX customer_stages_stage ON customer_stages(model, stage);
+CREATE TABLE model_events (
+	id {{pk}},
+	model TEXT NOT NULL,
+	customer_id BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	stage TEXT NOT NULL,
+	at BIGINT NOT NULL
+);
+CREATE INDEX model_events_customer ON model_events(customer_id, at);
+`,
 }
 
 // SchemaVersion is the number of the newest migration.
