@@ -32,6 +32,8 @@ type BenchOptions struct {
 	Users int
 	// NoGroupCommit gives each request its own transaction (to measure what group commit buys).
 	NoGroupCommit bool
+	// Writers overrides the number of concurrent writer transactions (see Options.Writers).
+	Writers int
 	// SkipRaw skips the raw insert ceiling.
 	SkipRaw bool
 	// Log receives progress lines (nil: none).
@@ -69,8 +71,8 @@ type BenchResult struct {
 	// CPUPerEvent is the process CPU time (server and in-process clients) per event.
 	CPUPerEvent time.Duration `json:"cpu_per_event"`
 	// Transactions is how many transactions the events took (fewer than Requests when group
-	// commit merged concurrent requests); WriterLoad is the fraction of Duration the single
-	// writer spent in transactions (near 1: the database is the bottleneck).
+	// commit merged concurrent requests); WriterLoad is the time spent in transactions divided
+	// by Duration (near the number of writers: the database is the bottleneck).
 	Transactions int64   `json:"transactions"`
 	WriterLoad   float64 `json:"writer_load"`
 	// RawEvents equivalent rows were written with plain multi-row INSERTs (store.Tx.InsertEvents,
@@ -85,8 +87,8 @@ type BenchResult struct {
 }
 
 func (r BenchResult) String() string {
-	s := fmt.Sprintf("%s: %d events in %d requests, %d transactions (writer load %.0f%%) in %v: %.0f events/s, %v CPU/event",
-		r.Engine, r.Events, r.Requests, r.Transactions, 100*r.WriterLoad, r.Duration.Round(time.Millisecond), r.EventsPerSec, r.CPUPerEvent)
+	s := fmt.Sprintf("%s: %d events in %d requests, %d transactions (writer load %.2f) in %v: %.0f events/s, %v CPU/event",
+		r.Engine, r.Events, r.Requests, r.Transactions, r.WriterLoad, r.Duration.Round(time.Millisecond), r.EventsPerSec, r.CPUPerEvent)
 	if r.RawEvents > 0 {
 		s += fmt.Sprintf("; raw inserts %d in %v: %.0f events/s, %v CPU/event; ratio %.2f", r.RawEvents, r.RawDuration.Round(time.Millisecond), r.RawEventsPerSec, r.RawCPUPerEvent, r.Ratio)
 	}
@@ -125,7 +127,7 @@ func Bench(ctx context.Context, st *store.Store, o BenchOptions) (BenchResult, e
 	}
 	res.Requests = len(bodies)
 
-	h := NewHandler(st, Options{NoGroupCommit: o.NoGroupCommit, Log: o.Log})
+	h := NewHandler(st, Options{NoGroupCommit: o.NoGroupCommit, Writers: o.Writers, Log: o.Log})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency}}

@@ -28,7 +28,7 @@ func TestBenchRuns(t *testing.T) {
 }
 
 // benchIngest runs ingest.Bench with b.N events (at least one batch). SIYU_BENCH_CONCURRENCY,
-// SIYU_BENCH_BATCH and SIYU_BENCH_NOGROUP change the shape.
+// SIYU_BENCH_BATCH, SIYU_BENCH_WRITERS and SIYU_BENCH_NOGROUP change the shape.
 func benchIngest(b *testing.B, eng store.Engine) {
 	s := storetest.Open(b, eng)
 	o := ingest.BenchOptions{Events: max(b.N, 100), BatchSize: 100, Concurrency: 4, Users: 1000}
@@ -37,6 +37,9 @@ func benchIngest(b *testing.B, eng store.Engine) {
 	}
 	if v, err := strconv.Atoi(os.Getenv("SIYU_BENCH_BATCH")); err == nil {
 		o.BatchSize = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("SIYU_BENCH_WRITERS")); err == nil {
+		o.Writers = v
 	}
 	o.NoGroupCommit = os.Getenv("SIYU_BENCH_NOGROUP") != ""
 	b.ResetTimer()

@@ -33,13 +33,13 @@ type job struct {
 
 // jobResult tells a request what became of each of its messages.
 type jobResult struct {
-	outcomes []string      // per message: Stored, Duplicate or Invalid
+	outcomes []string      // per message: Stored, Duplicate, Invalid, or "" (undone with its atomic request)
 	errs     []*FieldError // per message: why it is Invalid
 	err      error         // the transaction failed: nothing of the request is stored
 }
 
 // committer writes the jobs of concurrent requests in shared transactions (group commit): while
-// one transaction runs, new requests queue; the next transaction takes all of them. A request
+// the writers are busy, new requests queue; the next transaction takes all of them. A request
 // waits for the commit of the transaction that holds it. No goroutine runs while the queue is
 // empty.
 type committer struct {
@@ -48,11 +48,14 @@ type committer struct {
 	group bool
 	// maxGroup bounds the messages of one transaction; maxQueue the messages waiting.
 	maxGroup, maxQueue int
+	// writers is how many transactions may run at once: 1 for SQLite (one writer is its rule),
+	// a few for PostgreSQL, whose statements wait on network round trips.
+	writers int
 
 	mu      sync.Mutex
 	queue   []*job
 	queued  int
-	running bool
+	running int // writer goroutines
 
 	// stats, for benchmarks
 	txs, txMessages, busyNanos atomic.Int64
@@ -71,8 +74,10 @@ func (h *Handler) Stats() Stats {
 	return Stats{Transactions: h.c.txs.Load(), Messages: h.c.txMessages.Load(), Busy: time.Duration(h.c.busyNanos.Load())}
 }
 
-// submit writes the messages of one request and waits for the commit.
-func (c *committer) submit(ctx context.Context, msgs []*Message, atomic bool) (jobResult, error) {
+// submit writes the messages of one request and waits for the commit. It does not give up
+// when the client goes away: once queued the messages are written, and a 200 is never sent for
+// messages that are not.
+func (c *committer) submit(msgs []*Message, atomic bool) (jobResult, error) {
 	j := &job{msgs: msgs, atomic: atomic, done: make(chan jobResult, 1)}
 	if !c.group {
 		return c.run([]*job{j})[0], nil
@@ -84,14 +89,11 @@ func (c *committer) submit(ctx context.Context, msgs []*Message, atomic bool) (j
 	}
 	c.queue = append(c.queue, j)
 	c.queued += len(msgs)
-	if !c.running {
-		c.running = true
+	if c.running < max(c.writers, 1) {
+		c.running++
 		go c.loop()
 	}
 	c.mu.Unlock()
-	// The request waits even when its client goes away: once queued, the messages are
-	// written, and a 200 must never be sent for messages that are not.
-	_ = ctx
 	return <-j.done, nil
 }
 
@@ -100,7 +102,7 @@ func (c *committer) loop() {
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
-			c.running = false
+			c.running--
 			c.mu.Unlock()
 			return
 		}

@@ -31,6 +31,9 @@ type Options struct {
 	// NoGroupCommit writes each request in its own transaction instead of merging concurrent
 	// requests into one (for benchmarks; group commit is faster under concurrency).
 	NoGroupCommit bool
+	// Writers is how many group-commit transactions may run at once (default: 1 on SQLite,
+	// which has one writer anyway; 4 on PostgreSQL, where each statement waits on a round trip).
+	Writers int
 	// MaxGroupMessages bounds the messages of one group-commit transaction (default 10,000).
 	MaxGroupMessages int
 	// MaxQueuedMessages bounds the messages waiting for the writer; beyond it requests get 429
@@ -69,6 +72,12 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	if opts.MaxQueuedMessages <= 0 {
 		opts.MaxQueuedMessages = 100_000
 	}
+	if opts.Writers <= 0 {
+		opts.Writers = 1
+		if st.Engine() == store.Postgres {
+			opts.Writers = 4
+		}
+	}
 	if opts.KeyCacheTTL <= 0 {
 		opts.KeyCacheTTL = 2 * time.Second
 	}
@@ -78,7 +87,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		log:   opts.Log,
 		count: opts.Count,
 		keys:  &keyCache{st: st, ttl: opts.KeyCacheTTL, entries: map[string]keyEntry{}, touched: map[int64]time.Time{}},
-		c:     &committer{st: st, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroupMessages, maxQueue: opts.MaxQueuedMessages},
+		c:     &committer{st: st, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroupMessages, maxQueue: opts.MaxQueuedMessages, writers: opts.Writers},
 		// GOMAXPROCS-1 decoders (at least 1) keep one processor for the writer.
 		decoding: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 	}
@@ -252,7 +261,7 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, key *staff.Key, 
 		refuse(msg, p.Errors)
 		return
 	}
-	res, err := h.c.submit(r.Context(), p.Messages, atomic)
+	res, err := h.c.submit(p.Messages, atomic)
 	if err == nil {
 		err = res.err
 	}
