@@ -51,6 +51,18 @@ var apiRoutes = []apiRoute{
 	{"GET", "/api/v1/keys", "listKeys", (*Server).apiListKeys, admins, false},
 	{"POST", "/api/v1/keys", "createKey", (*Server).apiCreateKey, admins, false},
 	{"DELETE", "/api/v1/keys/{id}", "revokeKey", (*Server).apiRevokeKey, admins, false},
+
+	{"GET", "/api/v1/models/rfm/config", "getRFMConfig", (*Server).apiGetRFMConfig, modelOperators, false},
+	{"PUT", "/api/v1/models/rfm/config", "putRFMConfig", (*Server).apiPutRFMConfig, modelOperators, false},
+	{"POST", "/api/v1/models/rfm/run", "runRFM", (*Server).apiRunRFM, modelOperators, false},
+	{"GET", "/api/v1/models/rfm", "getRFM", (*Server).apiGetRFM, readers, false},
+	{"GET", "/api/v1/models/rfm/moves", "getRFMMoves", (*Server).apiRFMMoves, readers, false},
+	{"GET", "/api/v1/models/pareto", "getPareto", (*Server).apiPareto, modelOperators, false},
+	{"GET", "/api/v1/models/lifecycle/config", "getLifecycleConfig", (*Server).apiGetLifecycleConfig, modelOperators, false},
+	{"PUT", "/api/v1/models/lifecycle/config", "putLifecycleConfig", (*Server).apiPutLifecycleConfig, modelOperators, false},
+	{"POST", "/api/v1/models/lifecycle/run", "runLifecycle", (*Server).apiRunLifecycle, modelOperators, false},
+	{"GET", "/api/v1/models/lifecycle", "getLifecycle", (*Server).apiGetLifecycle, readers, false},
+	{"GET", "/api/v1/customers/{id}/models", "getCustomerModels", (*Server).apiGetCustomerModels, readers, false},
 }
 
 // apiBodyLimit caps every JSON API request body.
