@@ -31,6 +31,7 @@ func commands() []command {
 		{"backup", "take a consistent online backup of the SQLite database", runBackup},
 		{"restore", "restore a SQLite backup (stop the server first)", runRestore},
 		{"bench", "measure end-to-end performance", runBench},
+		{"rfm", "compute RFM now and print the class table", runRFM},
 		{"version", "print the version", runVersion},
 	}
 }
