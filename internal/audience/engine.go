@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sort"
 	"sync"
 	"time"
 
@@ -57,8 +56,6 @@ type Engine struct {
 	rebuildng     bool
 	loadedEventID int64
 	ready         bool // a rebuild has completed
-
-	scratch sync.Pool
 }
 
 // state is everything the engine knows, replaced whole by a rebuild.
@@ -198,52 +195,42 @@ func (e *Engine) load(ctx context.Context, prog Progress) (*state, error) {
 	e.mu.Lock()
 	e.loadedEventID = maxID
 	e.mu.Unlock()
-	type row struct {
-		id    uint32
-		count int64
-	}
-	evRows := map[string]map[segment.Day][]row{}
+	// Activity: rows go to the tables (and from them to the day bitmaps); the few that do not
+	// fit an entry go to the overlay.
+	base := segment.DayOf(e.now(), e.loc) - tableDays + tableDays/8
+	evRows := &tableBuilder{base: base}
+	var acts []*activity
+	tags := map[string]int{}
+	lastName, lastTag := "", -1
 	err = e.src.ScanEventDays(ctx, off, maxID, func(c int64, name string, day int32, n int64) {
-		m := evRows[name]
-		if m == nil {
-			m = map[segment.Day][]row{}
-			evRows[name] = m
+		if name != lastName || lastTag < 0 {
+			t, ok := tags[name]
+			if !ok {
+				t = len(acts)
+				tags[name] = t
+				acts = append(acts, newActivity(false))
+				st.events[name] = acts[t]
+			}
+			lastName, lastTag = name, t
 		}
-		m[segment.Day(day)] = append(m[segment.Day(day)], row{uint32(c), n})
+		if !evRows.add(uint32(c), lastTag, segment.Day(day), n, 0) {
+			acts[lastTag].bump(uint32(c), segment.Day(day), n, 0)
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("audience: load events: %w", err)
 	}
-	for name, days := range evRows {
-		a := newActivity(false)
-		for d, rows := range days {
-			sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })
-			dc := a.day(d)
-			for _, r := range rows {
-				dc.loadAdd(r.id, r.count, 0, false)
-			}
-		}
-		st.events[name] = a
-		delete(evRows, name)
-	}
-	type orow struct {
-		id         uint32
-		count, net int64
-	}
-	ordRows := map[segment.Day][]orow{}
+	evRows.build(st.size, acts[:min(len(acts), tableTags)])
+	ordRows := &tableBuilder{base: base, orders: true}
 	err = e.src.ScanOrderDays(ctx, off, nil, func(c int64, day int32, n, net int64) {
-		ordRows[segment.Day(day)] = append(ordRows[segment.Day(day)], orow{uint32(c), n, net})
+		if !ordRows.add(uint32(c), 0, segment.Day(day), n, net) {
+			st.orders.bump(uint32(c), segment.Day(day), n, net)
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("audience: load orders: %w", err)
 	}
-	for d, rows := range ordRows {
-		sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })
-		dc := st.orders.day(d)
-		for _, r := range rows {
-			dc.loadAdd(r.id, r.count, r.net, true)
-		}
-	}
+	ordRows.build(st.size, []*activity{st.orders})
 	if err := e.loadHabits(ctx, st, nil); err != nil {
 		return nil, err
 	}
@@ -480,7 +467,7 @@ func (e *Engine) applyLocked(ctx context.Context, c *store.Changes) error {
 			a = newActivity(false)
 			st.events[ev.Name] = a
 		}
-		a.day(d).bump(id, 1, 0, false)
+		a.bump(id, d, 1, 0)
 	}
 	for _, m := range c.Merges {
 		from, into := uint32(m.From), uint32(m.Into)
@@ -550,34 +537,32 @@ func (e *Engine) refreshLocked(ctx context.Context, ids []int64) error {
 	if err := e.src.ScanCustomerTags(ctx, ids, func(c, t int64) { st.tag(t).Add(uint32(c)) }); err != nil {
 		return err
 	}
-	// Orders: compute each customer's current per-day totals and bump the difference.
-	type key struct {
-		id  uint32
-		day segment.Day
-	}
-	want := map[key][2]int64{}
+	// Orders: compare each customer's current per-day totals with the store's and bump the
+	// difference.
+	want := map[uint32]map[segment.Day][2]int64{}
 	err = e.src.ScanOrderDays(ctx, e.offsetSeconds(), ids, func(c int64, day int32, n, net int64) {
-		want[key{uint32(c), segment.Day(day)}] = [2]int64{n, net}
+		m := want[uint32(c)]
+		if m == nil {
+			m = map[segment.Day][2]int64{}
+			want[uint32(c)] = m
+		}
+		m[segment.Day(day)] = [2]int64{n, net}
 	})
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
 		u := uint32(id)
-		for d, dc := range st.orders.days {
-			if !dc.base.Contains(u) && !dc.addBM.Contains(u) {
-				continue
-			}
-			if _, ok := want[key{u, d}]; !ok {
-				want[key{u, d}] = [2]int64{0, 0}
+		have := st.orders.perDay(u)
+		for d, w := range want[u] {
+			if h := have[d]; h != w {
+				st.orders.bump(u, d, w[0]-h[0], w[1]-h[1])
 			}
 		}
-	}
-	for k, w := range want {
-		dc := st.orders.day(k.day)
-		c, amt := dc.countOf(k.id)
-		if c != w[0] || amt != w[1] {
-			dc.bump(k.id, w[0]-c, w[1]-amt, true)
+		for d, h := range have {
+			if _, ok := want[u][d]; !ok && h != [2]int64{} {
+				st.orders.bump(u, d, -h[0], -h[1])
+			}
 		}
 	}
 	// Habits of these customers follow at once; those of customers who only sent events are

@@ -26,7 +26,6 @@ type query struct {
 	segs      Segments
 	fallbacks map[*segment.EventCond]*roaring.Bitmap
 	segCache  map[int64]*roaring.Bitmap
-	sc        *scratch
 }
 
 // Evaluate returns the members of a validated tree.
@@ -104,12 +103,8 @@ func (e *Engine) begin(ctx context.Context, tree *segment.Node, segs Segments) (
 	}
 	e.mu.RLock()
 	st := e.state
-	sc, _ := e.scratch.Get().(*scratch)
-	if sc == nil || uint32(len(sc.count)) < st.size {
-		sc = &scratch{count: make([]int64, st.size+1024), amount: make([]int64, st.size+1024)}
-	}
-	q := &query{e: e, st: st, today: segment.DayOf(now, e.loc), segs: segs, fallbacks: fallbacks, segCache: map[int64]*roaring.Bitmap{}, sc: sc}
-	return q, func() { e.mu.RUnlock(); e.scratch.Put(sc) }, nil
+	q := &query{e: e, st: st, today: segment.DayOf(now, e.loc), segs: segs, fallbacks: fallbacks, segCache: map[int64]*roaring.Bitmap{}}
+	return q, e.mu.RUnlock, nil
 }
 
 // eval returns the members of n.
@@ -453,20 +448,32 @@ func (q *query) event(c *segment.EventCond, within *roaring.Bitmap) *roaring.Bit
 	r := c.Window.Resolve(q.today)
 	match := countMatch(c.Count)
 	if c.Count == nil || (c.Count.Cmp == "gte" && c.Count.Value == 1) || (c.Count.Cmp == "gt" && c.Count.Value == 0) {
-		return a.any(r, within, q.sc)
+		return a.any(r, within)
 	}
-	touched := a.sumsIn(a.inRange(r), within, q.sc)
-	defer q.sc.reset(touched)
+	s := a.sumsIn(r, within)
+	defer s.release()
+	return s.pick(within, match(0), func(i int) bool { return match(s.count[i]) })
+}
+
+// pick returns the customers among within that keep: those with sums for which keep(i)
+// holds, and those without when zero is kept.
+func (s *sums) pick(within *roaring.Bitmap, zero bool, keep func(i int) bool) *roaring.Bitmap {
+	buf := make([]uint32, 0, 1024)
 	out := roaring.New()
-	if match(0) {
-		out = roaring.AndNot(within, touched)
-	}
-	it := touched.Iterator()
-	for it.HasNext() {
-		id := it.Next()
-		if match(q.sc.count[id]) {
-			out.Add(id)
+	for i, id := range s.ids {
+		if keep(i) {
+			buf = append(buf, id)
+			if len(buf) == cap(buf) {
+				out.AddMany(buf)
+				buf = buf[:0]
+			}
 		}
+	}
+	out.AddMany(buf)
+	if zero {
+		some := roaring.New()
+		some.AddMany(s.ids)
+		out.Or(roaring.AndNot(within, some))
 	}
 	return out
 }
@@ -477,25 +484,25 @@ func (q *query) timing(a *activity, which, cmp string, value any, within *roarin
 	all := segment.Range{From: segment.MinDay, To: segment.MaxDay}
 	switch cmp {
 	case "is_set":
-		return a.any(all, within, q.sc)
+		return a.any(all, within)
 	case "is_not_set":
-		return roaring.AndNot(within, a.any(all, within, q.sc))
+		return roaring.AndNot(within, a.any(all, within))
 	}
 	r := segment.DateRange(cmp, value, q.today)
 	if r.From > r.To {
 		return roaring.New()
 	}
-	in := a.any(r, within, q.sc)
+	in := a.any(r, within)
 	if which == "first" {
 		if r.From == segment.MinDay {
 			return in
 		}
-		return roaring.AndNot(in, a.any(segment.Range{From: segment.MinDay, To: r.From - 1}, in, q.sc))
+		return roaring.AndNot(in, a.any(segment.Range{From: segment.MinDay, To: r.From - 1}, in))
 	}
 	if r.To == segment.MaxDay {
 		return in
 	}
-	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, in, q.sc))
+	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, in))
 }
 
 func (q *query) order(c *segment.OrderCond, within *roaring.Bitmap) *roaring.Bitmap {
@@ -509,43 +516,19 @@ func (q *query) order(c *segment.OrderCond, within *roaring.Bitmap) *roaring.Bit
 	if pos, ok := negated[c.Cmp]; ok {
 		return roaring.AndNot(within, q.order(&segment.OrderCond{Metric: c.Metric, Window: c.Window, Cmp: pos, Value: c.Value}, within))
 	}
-	touched := a.sumsIn(a.inRange(c.Window.Resolve(q.today)), within, q.sc)
-	defer q.sc.reset(touched)
-	out := roaring.New()
+	s := a.sumsIn(c.Window.Resolve(q.today), within)
+	defer s.release()
 	switch c.Metric {
-	case "count", "total":
-		scale := 1.0
-		if c.Metric == "total" {
-			scale = 100
-		}
-		match := numMatch(c.Cmp, c.Value, scale)
-		if match(0) {
-			out = roaring.AndNot(within, touched)
-		}
-		it := touched.Iterator()
-		for it.HasNext() {
-			id := it.Next()
-			v := float64(q.sc.count[id])
-			if c.Metric == "total" {
-				v = float64(q.sc.amount[id])
-			}
-			if match(v) {
-				out.Add(id)
-			} else {
-				out.Remove(id)
-			}
-		}
+	case "count":
+		match := numMatch(c.Cmp, c.Value, 1)
+		return s.pick(within, match(0), func(i int) bool { return match(float64(s.count[i])) })
+	case "total":
+		match := numMatch(c.Cmp, c.Value, 100)
+		return s.pick(within, match(0), func(i int) bool { return match(float64(s.amount[i])) })
 	case "avg":
-		it := touched.Iterator()
-		for it.HasNext() {
-			id := it.Next()
-			n, total := q.sc.count[id], q.sc.amount[id]
-			if n > 0 && avgMatch(c.Cmp, c.Value, total, n) {
-				out.Add(id)
-			}
-		}
+		return s.pick(within, false, func(i int) bool { return s.count[i] > 0 && avgMatch(c.Cmp, c.Value, s.amount[i], s.count[i]) })
 	}
-	return out
+	return roaring.New()
 }
 
 // avgMatch compares total/n with a value in major units exactly, without dividing.
