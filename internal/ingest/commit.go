@@ -48,6 +48,8 @@ type committer struct {
 	group bool
 	// maxGroup bounds the messages of one transaction; maxQueue the messages waiting.
 	maxGroup, maxQueue int
+	// afterStore is Options.AfterStore.
+	afterStore func(tx *store.Tx, evts []*event.Event) error
 	// writers is how many transactions may run at once: 1 for SQLite (one writer is its rule),
 	// a few for PostgreSQL, whose statements wait on network round trips.
 	writers int
@@ -57,8 +59,43 @@ type committer struct {
 	queued  int
 	running int // writer goroutines
 
+	// touched remembers the last-seen time this process last wrote per customer, so that the
+	// events of an active customer do not rewrite it with every transaction. Last-seen times
+	// only move forward (merges keep the later one), so a remembered time is never ahead of
+	// the stored one.
+	touchedMu sync.Mutex
+	touched   map[int64]time.Time
+
 	// stats, for benchmarks
 	txs, txMessages, busyNanos atomic.Int64
+}
+
+// lastSeenGrain is the precision of customers' last-seen times (see store.Tx.TouchLastSeenMany).
+const lastSeenGrain = time.Minute
+
+// toTouch drops from seen the customers whose last-seen time is already within a minute.
+func (c *committer) toTouch(seen map[int64]time.Time) {
+	c.touchedMu.Lock()
+	defer c.touchedMu.Unlock()
+	for id, t := range seen {
+		if prev, ok := c.touched[id]; ok && t.Sub(prev) < lastSeenGrain {
+			delete(seen, id)
+		}
+	}
+}
+
+// noteTouched remembers last-seen times written by a committed transaction.
+func (c *committer) noteTouched(seen map[int64]time.Time) {
+	c.touchedMu.Lock()
+	defer c.touchedMu.Unlock()
+	if c.touched == nil || len(c.touched) > 200_000 {
+		c.touched = make(map[int64]time.Time, len(seen))
+	}
+	for id, t := range seen {
+		if t.After(c.touched[id]) {
+			c.touched[id] = t
+		}
+	}
 }
 
 // Stats describe the work of the writer since the handler was made.
@@ -169,12 +206,13 @@ func (c *committer) runTx(group []*job) ([]jobResult, error) {
 	start := time.Now()
 	defer func() { c.busyNanos.Add(int64(time.Since(start))) }()
 	results := make([]jobResult, len(group))
+	var touched map[int64]time.Time
 	// The transaction does not use a request's context: a client hanging up must not undo
 	// messages that other requests of the group wait for.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := c.st.InTx(ctx, func(tx *store.Tx) error {
-		w := &txWriter{tx: tx, owners: map[customer.Identity]int64{}, seen: map[string]bool{}, lastSeen: map[int64]time.Time{}}
+		w := &txWriter{c: c, tx: tx, owners: map[customer.Identity]int64{}, seen: map[string]bool{}, lastSeen: map[int64]time.Time{}}
 		if err := w.lookUp(group); err != nil {
 			return err
 		}
@@ -187,11 +225,22 @@ func (c *committer) runTx(group []*job) ([]jobResult, error) {
 		if err := w.flush(); err != nil {
 			return err
 		}
-		return w.touch()
+		if c.afterStore != nil && len(w.stored) > 0 {
+			for _, e := range w.stored {
+				e.CustomerID = w.survivor(e.CustomerID)
+			}
+			if err := c.afterStore(tx, w.stored); err != nil {
+				return err
+			}
+		}
+		var err error
+		touched, err = w.touch()
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	c.noteTouched(touched)
 	c.txs.Add(1)
 	for _, j := range group {
 		c.txMessages.Add(int64(len(j.msgs)))
@@ -201,6 +250,7 @@ func (c *committer) runTx(group []*job) ([]jobResult, error) {
 
 // txWriter writes jobs inside one transaction, caching what it learns about identities.
 type txWriter struct {
+	c  *committer
 	tx *store.Tx
 	// known holds the message ids of the group already stored before the transaction.
 	known map[string]bool
@@ -211,6 +261,8 @@ type txWriter struct {
 	merges []merge
 	// seen holds the message ids written by this transaction.
 	seen map[string]bool
+	// stored are the events written so far, for Options.AfterStore.
+	stored []*event.Event
 	// pending are the events without side effects, written together by flush.
 	pending []pendingEvent
 	// lastSeen is the newest event time per customer, written at the end.
@@ -278,7 +330,7 @@ func (w *txWriter) job(j *job, r *jobResult) error {
 			return err
 		}
 	}
-	mergesBefore, pendingBefore := len(w.merges), len(w.pending)
+	mergesBefore, pendingBefore, storedBefore := len(w.merges), len(w.pending), len(w.stored)
 	seen := map[string]bool{}
 	lastSeen := map[int64]time.Time{}
 	failed := false
@@ -312,6 +364,7 @@ func (w *txWriter) job(j *job, r *jobResult) error {
 		}
 		if outcome == Stored {
 			noteSeen(lastSeen, cid, m)
+			w.stored = append(w.stored, m.Event(cid))
 		}
 	}
 	if failed {
@@ -320,6 +373,7 @@ func (w *txWriter) job(j *job, r *jobResult) error {
 		}
 		w.merges = w.merges[:mergesBefore]
 		w.pending = w.pending[:pendingBefore]
+		w.stored = w.stored[:storedBefore]
 		clear(w.owners)
 		for i := range r.outcomes {
 			if r.errs[i] == nil {
@@ -368,6 +422,7 @@ func (w *txWriter) flush() error {
 		if inserted[k] {
 			p.res.outcomes[p.i] = Stored
 			noteSeen(w.lastSeen, p.ev.CustomerID, p.msg)
+			w.stored = append(w.stored, p.ev)
 		} else {
 			p.res.outcomes[p.i] = Duplicate // stored meanwhile by another transaction
 		}
@@ -387,8 +442,8 @@ func noteSeen(lastSeen map[int64]time.Time, cid int64, m *Message) {
 	}
 }
 
-// touch writes the last-seen times gathered by the transaction.
-func (w *txWriter) touch() error {
+// touch writes the last-seen times gathered by the transaction and returns them.
+func (w *txWriter) touch() (map[int64]time.Time, error) {
 	seen := make(map[int64]time.Time, len(w.lastSeen))
 	for id, t := range w.lastSeen {
 		id = w.survivor(id)
@@ -396,7 +451,8 @@ func (w *txWriter) touch() error {
 			seen[id] = t
 		}
 	}
-	return w.tx.TouchLastSeenMany(seen)
+	w.c.toTouch(seen)
+	return seen, w.tx.TouchLastSeenMany(seen)
 }
 
 // resolve finds the customer of a message's identities. When they are all known and name one

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 )
@@ -28,6 +29,11 @@ type Options struct {
 	// but in an atomic request that failed, or one the server could not write). It feeds the
 	// siyu_ingested_messages_total metric.
 	Count func(typ, outcome string)
+	// AfterStore, when set, is called inside each transaction with the events it stored
+	// (customer ids resolved to survivors of merges), after they are written and before the
+	// commit: tag rules use it to tag a customer in the same commit as its event. An error
+	// fails the transaction, so a hook that must not lose events handles its own failures.
+	AfterStore func(tx *store.Tx, evts []*event.Event) error
 	// NoGroupCommit writes each request in its own transaction instead of merging concurrent
 	// requests into one (for benchmarks; group commit is faster under concurrency).
 	NoGroupCommit bool
@@ -87,7 +93,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		log:   opts.Log,
 		count: opts.Count,
 		keys:  &keyCache{st: st, ttl: opts.KeyCacheTTL, entries: map[string]keyEntry{}, touched: map[int64]time.Time{}},
-		c:     &committer{st: st, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroupMessages, maxQueue: opts.MaxQueuedMessages, writers: opts.Writers},
+		c:     &committer{st: st, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroupMessages, maxQueue: opts.MaxQueuedMessages, writers: opts.Writers, afterStore: opts.AfterStore},
 		// GOMAXPROCS-1 decoders (at least 1) keep one processor for the writer.
 		decoding: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 	}

@@ -838,3 +838,29 @@ func TestCORSPreflight(t *testing.T) {
 		}
 	})
 }
+
+func TestLastSeenKeptToTheMinute(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		now := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+		s.SetClock(func() time.Time { return now })
+		e := newEnv(t, s)
+		send := func(id string, ago time.Duration) time.Time {
+			t.Helper()
+			ts := now.Add(-ago).Format(time.RFC3339)
+			e.mustPost("/v1/track", `{"userId":"ls","event":"E","messageId":"`+id+`","timestamp":"`+ts+`"}`, 200)
+			return e.customerOf(customer.UserID, "ls").LastSeenAt
+		}
+		if got := send("l1", 10*time.Minute); !got.Equal(now.Add(-10 * time.Minute)) {
+			t.Fatalf("first: %v", got)
+		}
+		if got := send("l2", 9*time.Minute+30*time.Second); !got.Equal(now.Add(-10 * time.Minute)) {
+			t.Fatalf("30s later: %v, want unchanged", got)
+		}
+		if got := send("l3", 20*time.Minute); !got.Equal(now.Add(-10 * time.Minute)) {
+			t.Fatalf("older event: %v, want unchanged", got)
+		}
+		if got := send("l4", 5*time.Minute); !got.Equal(now.Add(-5 * time.Minute)) {
+			t.Fatalf("5 minutes later: %v", got)
+		}
+	})
+}
