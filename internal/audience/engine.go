@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -172,7 +173,7 @@ func (e *Engine) load(ctx context.Context, prog Progress) (*state, error) {
 		return nil, err
 	}
 	err = e.src.ScanCustomers(ctx, func(c *customer.Customer) error {
-		st.setCustomer(c, e.loc)
+		st.setCustomer(c, e.loc, true)
 		if prog != nil {
 			prog.Add(1)
 		}
@@ -255,26 +256,70 @@ func (e *Engine) loadHabits(ctx context.Context, st *state, customers []int64) e
 	}{{false, 90, "active_hour", "active_weekday"}, {true, 365, "buy_hour", "buy_weekday"}} {
 		since := (today - segment.Day(h.days) + 1).Start(e.loc).UnixMilli()
 		until := (today + 1).Start(e.loc).UnixMilli() - 1
-		hours := map[uint32]*[24]int64{}
-		wdays := map[uint32]*[8]int64{}
-		err := e.src.ScanHourCounts(ctx, h.orders, e.offsetSeconds(), since, until, customers, func(c int64, hour, wd int, n int64) {
-			id := uint32(c)
-			if hours[id] == nil {
-				hours[id] = &[24]int64{}
-				wdays[id] = &[8]int64{}
+		set := func(id uint32, hc *habitCounts) {
+			st.habits[h.hour].add(strconv.Itoa(argmax(hc.hours[:], 0)), id)
+			st.habits[h.wday].add(strconv.Itoa(argmax(hc.wdays[1:], 1)), id)
+		}
+		if customers == nil {
+			// A whole rebuild: sources give each customer's rows together, so one customer's
+			// counts at a time suffice. Should one come back later, start again with all kept.
+			cur, grouped := uint32(0), true
+			var hc habitCounts
+			seen := roaring.New()
+			err := e.src.ScanHourCounts(ctx, h.orders, e.offsetSeconds(), since, until, nil, func(c int64, hour, wd int, n int64) {
+				id := uint32(c)
+				if !grouped || id == cur {
+					hc.hours[hour] += n
+					hc.wdays[wd] += n
+					return
+				}
+				if cur != 0 {
+					set(cur, &hc)
+					seen.Add(cur)
+				}
+				if seen.Contains(id) {
+					grouped = false
+					return
+				}
+				cur, hc = id, habitCounts{}
+				hc.hours[hour] += n
+				hc.wdays[wd] += n
+			})
+			if err != nil {
+				return fmt.Errorf("audience: load habits: %w", err)
 			}
-			hours[id][hour] += n
-			wdays[id][wd] += n
+			if grouped {
+				if cur != 0 {
+					set(cur, &hc)
+				}
+				continue
+			}
+			st.habits[h.hour], st.habits[h.wday] = valueIndex{}, valueIndex{}
+		}
+		counts := map[uint32]*habitCounts{}
+		err := e.src.ScanHourCounts(ctx, h.orders, e.offsetSeconds(), since, until, customers, func(c int64, hour, wd int, n int64) {
+			hc := counts[uint32(c)]
+			if hc == nil {
+				hc = &habitCounts{}
+				counts[uint32(c)] = hc
+			}
+			hc.hours[hour] += n
+			hc.wdays[wd] += n
 		})
 		if err != nil {
 			return fmt.Errorf("audience: load habits: %w", err)
 		}
-		for id, hs := range hours {
-			st.habits[h.hour].add(fmt.Sprint(argmax(hs[:], 0)), id)
-			st.habits[h.wday].add(fmt.Sprint(argmax(wdays[id][1:], 1)), id)
+		for id, hc := range counts {
+			set(id, hc)
 		}
 	}
 	return nil
+}
+
+// habitCounts is one customer's events (or orders) by hour of the day and ISO weekday.
+type habitCounts struct {
+	hours [24]int64
+	wdays [8]int64
 }
 
 func argmax(xs []int64, base int) int {
@@ -304,7 +349,8 @@ func dayOfDate(s string) segment.Day {
 }
 
 // setCustomer writes a customer's profile and attributes (not tags, opt-outs or activity).
-func (st *state) setCustomer(c *customer.Customer, loc *time.Location) {
+// A new customer (fresh: during a rebuild, where each comes once) has no old values to clear.
+func (st *state) setCustomer(c *customer.Customer, loc *time.Location, fresh bool) {
 	id := uint32(c.ID)
 	if id+1 > st.size {
 		st.size = id + 1
@@ -317,15 +363,19 @@ func (st *state) setCustomer(c *customer.Customer, loc *time.Location) {
 	st.text["name"].set(id, c.Name)
 	st.text["phone"].set(id, c.Phone)
 	st.text["email"].set(id, c.Email)
-	for f, v := range map[string]string{"gender": c.Gender, "region": c.Region, "source": c.Source} {
-		st.values[f].remove(id)
-		if v != "" {
-			st.values[f].add(v, id)
+	for _, fv := range [...][2]string{{"gender", c.Gender}, {"region", c.Region}, {"source", c.Source}} {
+		if !fresh {
+			st.values[fv[0]].remove(id)
+		}
+		if fv[1] != "" {
+			st.values[fv[0]].add(fv[1], id)
 		}
 	}
-	st.owners.remove(id)
+	if !fresh {
+		st.owners.remove(id)
+	}
 	if c.OwnerID != 0 {
-		st.owners.add(fmt.Sprint(c.OwnerID), id)
+		st.owners.add(strconv.FormatInt(c.OwnerID, 10), id)
 	}
 	st.dates["birthday"].set(id, dayOfDate(c.Birthday))
 	st.dates["created_at"].set(id, segment.DayOf(c.CreatedAt, loc))
@@ -335,6 +385,15 @@ func (st *state) setCustomer(c *customer.Customer, loc *time.Location) {
 	}
 	st.dates["last_seen_at"].set(id, seen)
 	// Attributes: clear the customer from every attribute index, then set what it has.
+	if !fresh {
+		st.clearAttrs(id)
+	}
+	for k, v := range c.Attrs {
+		st.setAttr(k, v, id)
+	}
+}
+
+func (st *state) clearAttrs(id uint32) {
 	for _, vi := range st.lists {
 		vi.remove(id)
 	}
@@ -356,9 +415,6 @@ func (st *state) setCustomer(c *customer.Customer, loc *time.Location) {
 		if len(k) > 6 && k[:6] == "attrs." && id < uint32(len(*col)) {
 			(*col)[id] = segment.NoDay
 		}
-	}
-	for k, v := range c.Attrs {
-		st.setAttr(k, v, id)
 	}
 }
 
@@ -517,7 +573,7 @@ func (e *Engine) refreshLocked(ctx context.Context, ids []int64) error {
 		return err
 	}
 	for _, c := range cs {
-		st.setCustomer(c, e.loc)
+		st.setCustomer(c, e.loc, false)
 	}
 	for _, id := range ids {
 		u := uint32(id)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"time"
 
@@ -250,12 +251,55 @@ func (s *Synthetic) orders(id int64) []SynthOrder {
 
 // ScanCustomers implements Source.
 func (s *Synthetic) ScanCustomers(ctx context.Context, fn func(*customer.Customer) error) error {
-	for id := int64(1); id <= int64(s.N); id++ {
-		if err := fn(s.customer(id)); err != nil {
-			return err
+	return generate(ctx, s.N, s.customer, func(_ int64, c *customer.Customer) error { return fn(c) })
+}
+
+// generate makes gen(id) for customers 1..n on every core, a chunk at a time, and hands the
+// results to emit in id order on the caller's goroutine.
+func generate[T any](ctx context.Context, n int, gen func(id int64) T, emit func(id int64, v T) error) error {
+	const chunk = 4096
+	type batch struct {
+		from int64
+		out  []T
+		done chan struct{}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *batch, workers)
+	order := make(chan *batch, 2*workers)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(jobs)
+		defer close(order)
+		for from := int64(1); from <= int64(n); from += chunk {
+			b := &batch{from: from, out: make([]T, min(chunk, int64(n)-from+1)), done: make(chan struct{})}
+			select {
+			case order <- b:
+			case <-stop:
+				return
+			}
+			jobs <- b
 		}
-		if id%65536 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+	}()
+	for w := 0; w < workers; w++ {
+		go func() {
+			for b := range jobs {
+				for i := range b.out {
+					b.out[i] = gen(b.from + int64(i))
+				}
+				close(b.done)
+			}
+		}()
+	}
+	for b := range order {
+		<-b.done
+		for i, v := range b.out {
+			if err := emit(b.from+int64(i), v); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -324,59 +368,96 @@ func (s *Synthetic) AttrDefs(ctx context.Context) ([]customer.AttrDef, error) {
 // MaxEventID implements Source; synthetic events have no ids.
 func (s *Synthetic) MaxEventID(ctx context.Context) (int64, error) { return 0, nil }
 
+type synthDay struct {
+	name  string
+	day   int32
+	count int64
+	net   int64
+}
+
 // ScanEventDays implements Source.
 func (s *Synthetic) ScanEventDays(ctx context.Context, off int, maxID int64, fn func(int64, string, int32, int64)) error {
-	type key struct {
-		name string
-		day  int32
-	}
-	s.eachID(nil, func(id int64) {
-		counts := map[key]int64{}
-		for _, e := range s.events(id) {
-			counts[key{e.Name, int32((e.At.UnixMilli() + int64(off)*1000) / 86400000)}]++
+	return generate(ctx, s.N, func(id int64) []synthDay { return s.eventDays(id, off) }, func(id int64, days []synthDay) error {
+		for _, d := range days {
+			fn(id, d.name, d.day, d.count)
 		}
-		for k, n := range counts {
-			fn(id, k.name, k.day, n)
-		}
+		return nil
 	})
-	return nil
+}
+
+func (s *Synthetic) eventDays(id int64, off int) []synthDay {
+	var out []synthDay
+	for _, e := range s.events(id) {
+		d := int32((e.At.UnixMilli() + int64(off)*1000) / 86400000)
+		found := false
+		for i := range out {
+			if out[i].name == e.Name && out[i].day == d {
+				out[i].count++
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, synthDay{name: e.Name, day: d, count: 1})
+		}
+	}
+	return out
 }
 
 // ScanOrderDays implements Source.
 func (s *Synthetic) ScanOrderDays(ctx context.Context, off int, ids []int64, fn func(int64, int32, int64, int64)) error {
-	s.eachID(ids, func(id int64) {
-		type agg struct{ n, net int64 }
-		days := map[int32]*agg{}
-		for _, o := range s.orders(id) {
-			if o.RefundedMinor >= o.AmountMinor && o.AmountMinor > 0 {
-				continue
-			}
-			d := int32((o.At.UnixMilli() + int64(off)*1000) / 86400000)
-			if days[d] == nil {
-				days[d] = &agg{}
-			}
-			days[d].n++
-			days[d].net += o.AmountMinor - o.RefundedMinor
+	emit := func(id int64, days []synthDay) error {
+		for _, d := range days {
+			fn(id, d.day, d.count, d.net)
 		}
-		for d, a := range days {
-			fn(id, d, a.n, a.net)
-		}
-	})
+		return nil
+	}
+	if ids == nil {
+		return generate(ctx, s.N, func(id int64) []synthDay { return s.orderDays(id, off) }, emit)
+	}
+	s.eachID(ids, func(id int64) { _ = emit(id, s.orderDays(id, off)) })
 	return nil
+}
+
+func (s *Synthetic) orderDays(id int64, off int) []synthDay {
+	var out []synthDay
+	for _, o := range s.orders(id) {
+		if o.RefundedMinor >= o.AmountMinor && o.AmountMinor > 0 {
+			continue
+		}
+		d := int32((o.At.UnixMilli() + int64(off)*1000) / 86400000)
+		i := 0
+		for i < len(out) && out[i].day != d {
+			i++
+		}
+		if i == len(out) {
+			out = append(out, synthDay{day: d})
+		}
+		out[i].count++
+		out[i].net += o.AmountMinor - o.RefundedMinor
+	}
+	return out
 }
 
 // ScanHourCounts implements Source.
 func (s *Synthetic) ScanHourCounts(ctx context.Context, orders bool, off int, since, until int64, ids []int64, fn func(int64, int, int, int64)) error {
-	s.eachID(ids, func(id int64) {
-		type key struct{ h, wd int }
-		counts := map[key]int64{}
+	type hourCount struct{ h, wd, n int }
+	gen := func(id int64) []hourCount {
+		var out []hourCount
 		add := func(t time.Time) {
 			ms := t.UnixMilli()
 			if ms < since || ms > until {
 				return
 			}
 			local := ms + int64(off)*1000
-			counts[key{int(local / 3600000 % 24), int((local/86400000+3)%7) + 1}]++
+			h, wd := int(local/3600000%24), int((local/86400000+3)%7)+1
+			for i := range out {
+				if out[i].h == h && out[i].wd == wd {
+					out[i].n++
+					return
+				}
+			}
+			out = append(out, hourCount{h, wd, 1})
 		}
 		if orders {
 			for _, o := range s.orders(id) {
@@ -389,9 +470,17 @@ func (s *Synthetic) ScanHourCounts(ctx context.Context, orders bool, off int, si
 				add(e.At)
 			}
 		}
-		for k, n := range counts {
-			fn(id, k.h, k.wd, n)
+		return out
+	}
+	emit := func(id int64, hcs []hourCount) error {
+		for _, hc := range hcs {
+			fn(id, hc.h, hc.wd, int64(hc.n))
 		}
-	})
+		return nil
+	}
+	if ids == nil {
+		return generate(ctx, s.N, gen, emit)
+	}
+	s.eachID(ids, func(id int64) { _ = emit(id, gen(id)) })
 	return nil
 }

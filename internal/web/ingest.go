@@ -15,6 +15,9 @@ func (s *Server) routesIngest(mux *http.ServeMux) {
 		Count: func(typ, outcome string) {
 			s.metrics.Ingested.WithLabelValues(typ, outcome).Inc()
 		},
+		// Event rules tag customers in the transaction that stores their events; a failing
+		// rule is logged and the events are stored anyway (tagrule.Runner.AfterStore).
+		AfterStore: s.TagRules.AfterStore(s.Log),
 	})
 	for _, p := range ingest.Paths {
 		mux.Handle("POST "+p, h)

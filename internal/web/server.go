@@ -13,6 +13,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/store"
+	"github.com/siyu-scrm/siyu/internal/tagrule"
 )
 
 // Server holds what the handlers need.
@@ -20,6 +21,9 @@ type Server struct {
 	Store *store.Store
 	// Audience counts and lists segments in memory; it may still be rebuilding (Ready).
 	Audience *audience.Engine
+	// TagRules runs tag rules: event rules inside the ingestion transaction, back-fills for
+	// the API. Nil makes one whose condition rules resolve through RuleMembers.
+	TagRules *tagrule.Runner
 	Log      *slog.Logger
 	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
 	// that terminates it).
@@ -31,6 +35,7 @@ type Server struct {
 
 	metrics *metrics
 	limiter *loginLimiter
+	tagJobs *tagrule.Jobs
 }
 
 // Handler builds the router. Every route is authenticated except ingestion (write key),
@@ -44,6 +49,10 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.metrics = newMetrics(s.Registry)
 	s.limiter = newLoginLimiter(10, time.Minute)
+	if s.TagRules == nil {
+		s.TagRules = tagrule.New(s.Store, s.RuleMembers)
+	}
+	s.tagJobs = tagrule.NewJobs(s.TagRules, s.Log)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
