@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -115,6 +116,11 @@ type Report struct {
 	FirstErrors    []string
 	PageTargetMet  bool // every console page kind has p99 under 200 ms
 	NoServerErrors bool
+	// CPU is the CPU time this process (server and clients) used during the run; Cores of the
+	// machine and LoadAverage at the end put it in context.
+	CPU         time.Duration
+	Cores       int
+	LoadAverage string
 }
 
 // recorder collects latencies per kind.
@@ -175,7 +181,7 @@ func Run(ctx context.Context, st *store.Store, opts Options) (*Report, error) {
 		ackMu sync.Mutex
 		acked []string
 	)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for w := range opts.Ingesters {
 		wg.Add(1)
 		go func() {
@@ -183,13 +189,12 @@ func Run(ctx context.Context, st *store.Store, opts Options) (*Report, error) {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for seq := 0; more(); seq++ {
 				body, ids := batch(&opts, rng, w, seq)
-				status, d, err := send(runCtx, client, "POST", opts.BaseURL+"/v1/batch", body, func(r *http.Request) {
+				// Requests run on ctx, not runCtx: one in flight at the deadline is answered
+				// (and counted) rather than cut off.
+				status, d, err := send(ctx, client, "POST", opts.BaseURL+"/v1/batch", body, func(r *http.Request) {
 					r.SetBasicAuth(opts.WriteKey, "")
 					r.Header.Set("Content-Type", "application/json")
 				})
-				if runCtx.Err() != nil && err != nil {
-					return // the run ended mid-request: neither acknowledged nor an error
-				}
 				rec.add(KindBatch, d, status, err)
 				if err == nil && status == http.StatusOK {
 					ackMu.Lock()
@@ -203,13 +208,14 @@ func Run(ctx context.Context, st *store.Store, opts Options) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			browse(runCtx, client, &opts, opts.Sessions[s%len(opts.Sessions)], uint64(s), rec, more)
+			browse(ctx, runCtx, client, &opts, opts.Sessions[s%len(opts.Sessions)], uint64(s), rec, more)
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	rep := &Report{Elapsed: elapsed, EventsAcked: int64(len(acked)), FirstErrors: rec.first, PageTargetMet: true, NoServerErrors: true}
+	rep := &Report{Elapsed: elapsed, EventsAcked: int64(len(acked)), FirstErrors: rec.first, PageTargetMet: true, NoServerErrors: true,
+		CPU: cpuTime() - cpu0, Cores: runtime.NumCPU(), LoadAverage: loadAverage()}
 	rep.EventsPerSec = float64(rep.EventsAcked) / elapsed.Seconds()
 	for _, k := range kinds {
 		lat := rec.lat[k]
@@ -258,7 +264,7 @@ func batch(o *Options, rng *rand.Rand, worker, seq int) ([]byte, []string) {
 
 // browse is one staff member's session: the work bench, the customer list, a customer's
 // profile, and the same through the JSON API, with a pause between requests.
-func browse(ctx context.Context, client *http.Client, o *Options, session string, seed uint64, rec *recorder, more func() bool) {
+func browse(ctx, runCtx context.Context, client *http.Client, o *Options, session string, seed uint64, rec *recorder, more func() bool) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	cookie := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: o.SessionCookie, Value: session}) }
 	var ids []int64
@@ -267,13 +273,10 @@ func browse(ctx context.Context, client *http.Client, o *Options, session string
 			return nil
 		}
 		status, d, body, err := fetch(ctx, client, o.BaseURL+path, cookie)
-		if ctx.Err() != nil && err != nil {
-			return nil
-		}
 		rec.add(kind, d, status, err)
 		if o.Think > 0 {
 			select {
-			case <-ctx.Done():
+			case <-runCtx.Done():
 			case <-time.After(time.Duration(rng.Int64N(int64(o.Think)))):
 			}
 		}
@@ -282,7 +285,7 @@ func browse(ctx context.Context, client *http.Client, o *Options, session string
 		}
 		return body
 	}
-	for ctx.Err() == nil {
+	for runCtx.Err() == nil {
 		get(KindHome, "/")
 		get(KindCustomers, "/customers")
 		if body := get(KindAPIList, "/api/v1/customers?limit=50&sort=last_seen_at&order=desc"); body != nil {
@@ -299,7 +302,7 @@ func browse(ctx context.Context, client *http.Client, o *Options, session string
 			}
 		}
 		for range 3 {
-			if len(ids) == 0 || ctx.Err() != nil {
+			if len(ids) == 0 || runCtx.Err() != nil {
 				break
 			}
 			id := ids[rng.IntN(len(ids))]
@@ -378,7 +381,14 @@ func verify(ctx context.Context, st *store.Store, runID string, acked []string) 
 // String prints the report as a table with the verdicts.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Load test: %v\n", r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "Load test: %v", r.Elapsed.Round(time.Millisecond))
+	if r.CPU > 0 {
+		fmt.Fprintf(&b, "; siyu and its clients used %.2f of %d cores", r.CPU.Seconds()/r.Elapsed.Seconds(), r.Cores)
+	}
+	if r.LoadAverage != "" {
+		fmt.Fprintf(&b, "; load average %s at the end", r.LoadAverage)
+	}
+	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kind\trequests\treq/s\tp50\tp99\tmax\terrors\t5xx\t")
 	stats := slices.Clone(r.Stats)
