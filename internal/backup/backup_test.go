@@ -25,7 +25,7 @@ var ctx = context.Background()
 // hold the same bytes.
 var anchor = time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC)
 
-const demoCustomers = 300
+const demoCustomers = 1000
 
 // openDemo creates a demo database at path: deterministic for a given anchor and seed.
 func openDemo(t *testing.T, path string) *store.Store {
@@ -128,7 +128,7 @@ func TestBackupWhileWritingIsASnapshot(t *testing.T) {
 	if k < before || k > after+1 {
 		t.Fatalf("backup holds %d writes; %d were committed before it began and %d when it ended", k, before, after)
 	}
-	t.Logf("backup taken after write %d of %d (%d committed before it began)", k, committed.Load(), before)
+	t.Logf("backup holds writes 1…%d; %d were committed when it began, %d when it ended, %d in all", k, before, after, committed.Load())
 
 	replica := openDemo(t, filepath.Join(dir, "replica.db"))
 	for i := 1; i <= int(k); i++ {
