@@ -189,15 +189,21 @@ func Decode(body []byte, kind string, receivedAt time.Time) (*Payload, error) {
 		return nil, badRequest("invalid_json", "", "empty body")
 	}
 	if kind != Batch {
-		if !utf8.Valid(body) {
-			return nil, badRequest("invalid_utf8", invalidUTF8Field(body), "body is not valid UTF-8")
-		}
 		if len(body) > MaxMessageBytes {
 			return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("a message is at most %d bytes", MaxMessageBytes)}
 		}
 		var w wire
 		p := &Payload{Total: 1}
-		if err := strictDecode(body, &w); err != nil {
+		err := strictDecode(body, &w)
+		if !utf8.Valid(body) {
+			if err != nil && invalidUTF8Field(body) == "" {
+				return nil, badRequest("invalid_utf8", "", "body is not valid UTF-8")
+			}
+			p.WriteKey = w.WriteKey
+			p.Errors = append(p.Errors, FieldError{Index: 0, Field: invalidUTF8Field(body), Message: "not valid UTF-8", typ: kind})
+			return p, nil
+		}
+		if err != nil {
 			var ute *json.UnmarshalTypeError
 			if !errors.As(err, &ute) || ute.Field == "" {
 				return nil, requestDecodeError(err)
