@@ -14,15 +14,8 @@ import (
 )
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg config.Config
-	fs := newFlags("backup", "backup FILE [--db DSN] [--force]", stderr)
-	cfg.Register(fs, false)
-	force := fs.Bool("force", false, "replace FILE if it exists")
-	file, err := parseWithFile(fs, args)
+	cfg, file, force, err := fileCommand("backup", "backup FILE [--db DSN] [--force]", "replace FILE if it exists", args, stderr)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if store.IsPostgresDSN(cfg.DB) {
@@ -42,7 +35,7 @@ Give the password with PGPASSWORD or ~/.pgpass. See docs/operations.md.
 		return fmt.Errorf("nothing was written: run the pg_dump command above")
 	}
 	report, done := bytesProgress("backup", stderr, cfg.Logger(stderr))
-	res, err := backup.Create(ctx, cfg.DB, file, backup.Options{Force: *force, Progress: report})
+	res, err := backup.Create(ctx, cfg.DB, file, backup.Options{Force: force, Progress: report})
 	done()
 	if err != nil {
 		return err
@@ -53,15 +46,8 @@ Give the password with PGPASSWORD or ~/.pgpass. See docs/operations.md.
 }
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg config.Config
-	fs := newFlags("restore", "restore FILE [--db PATH] [--force]   (stop siyu serve first)", stderr)
-	cfg.Register(fs, false)
-	force := fs.Bool("force", false, "replace the database at --db if it exists")
-	file, err := parseWithFile(fs, args)
+	cfg, file, force, err := fileCommand("restore", "restore FILE [--db PATH] [--force]   (stop siyu serve first)", "replace the database at --db if it exists", args, stderr)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if store.IsPostgresDSN(cfg.DB) {
@@ -78,13 +64,27 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stderr, "%s: siyu backup, schema version %d, %s customers, %s events\n",
 		file, info.SchemaVersion, progress.Count(info.Customers), progress.Count(info.Events))
 	report, done := bytesProgress("restore", stderr, log)
-	res, err := backup.Restore(ctx, file, cfg.DB, backup.Options{Force: *force, Progress: report})
+	res, err := backup.Restore(ctx, file, cfg.DB, backup.Options{Force: force, Progress: report})
 	done()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s into %s: schema version %d, in %v\n", file, res.Path, res.SchemaVersion, res.Elapsed.Round(1e6))
 	return nil
+}
+
+// fileCommand parses the flags of a command that takes one FILE and --force, with the
+// database settings.
+func fileCommand(name, usageLine, forceHelp string, args []string, stderr io.Writer) (*config.Config, string, bool, error) {
+	var cfg config.Config
+	fs := newFlags(name, usageLine, stderr)
+	cfg.Register(fs, false)
+	force := fs.Bool("force", false, forceHelp)
+	file, err := parseWithFile(fs, args)
+	if err != nil {
+		return nil, "", false, err
+	}
+	return &cfg, file, *force, cfg.Validate()
 }
 
 // parseWithFile parses flags given before or after the one FILE argument.
