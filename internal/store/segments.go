@@ -292,14 +292,7 @@ func (s *Store) SegmentMembersPageSQL(ctx context.Context, tree *segment.Node, s
 	if err != nil {
 		return nil, err
 	}
-	// The query is already rewritten for the engine: number the two extra parameters the same way.
-	param := func(i int) string {
-		if s.engine == Postgres {
-			return fmt.Sprintf("CAST($%d AS BIGINT)", i)
-		}
-		return "?"
-	}
-	query += " AND c.id > " + param(len(args)+1) + " ORDER BY c.id LIMIT " + param(len(args)+2)
+	query += " AND c.id > " + s.nthParam(len(args)+1) + " ORDER BY c.id LIMIT " + s.nthParam(len(args)+2)
 	rows, err := s.db.QueryContext(ctx, query, append(args, after, int64(limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("segment members: %w", err)
@@ -314,4 +307,27 @@ func (s *Store) SegmentMembersPageSQL(ctx context.Context, tree *segment.Node, s
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// SegmentContainsSQL reports whether one customer is in a segment (evaluated as SQL).
+func (s *Store) SegmentContainsSQL(ctx context.Context, tree *segment.Node, sch segment.Schema, now time.Time, loc *time.Location, customerID int64) (bool, error) {
+	query, args, err := s.SegmentSQL(tree, sch, now, loc)
+	if err != nil {
+		return false, err
+	}
+	var n int64
+	query = "SELECT COUNT(*) FROM (" + query + " AND c.id = " + s.nthParam(len(args)+1) + ") m"
+	if err := s.db.QueryRowContext(ctx, query, append(args, customerID)...).Scan(&n); err != nil {
+		return false, fmt.Errorf("segment contains: %w", err)
+	}
+	return n > 0, nil
+}
+
+// nthParam is the i-th BIGINT parameter of a query already rewritten for the engine (SegmentSQL
+// answers one), for appending conditions to it.
+func (s *Store) nthParam(i int) string {
+	if s.engine == Postgres {
+		return fmt.Sprintf("CAST($%d AS BIGINT)", i)
+	}
+	return "?"
 }

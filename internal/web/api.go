@@ -52,6 +52,18 @@ var apiRoutes = []apiRoute{
 	{"POST", "/api/v1/keys", "createKey", (*Server).apiCreateKey, admins, false},
 	{"DELETE", "/api/v1/keys/{id}", "revokeKey", (*Server).apiRevokeKey, admins, false},
 
+	{"GET", "/api/v1/segments", "listSegments", (*Server).apiListSegments, readers, false},
+	{"POST", "/api/v1/segments", "createSegment", (*Server).apiCreateSegment, segmentOperators, false},
+	{"POST", "/api/v1/segments/count", "countSegmentTree", (*Server).apiCountSegment, readers, false},
+	{"POST", "/api/v1/segments/explain", "explainSegmentTree", (*Server).apiExplainTree, readers, false},
+	{"GET", "/api/v1/segments/{id}", "getSegment", (*Server).apiGetSegment, readers, false},
+	{"PATCH", "/api/v1/segments/{id}", "updateSegment", (*Server).apiUpdateSegment, segmentOperators, false},
+	{"DELETE", "/api/v1/segments/{id}", "deleteSegment", (*Server).apiDeleteSegment, segmentOperators, false},
+	{"GET", "/api/v1/segments/{id}/members", "listSegmentMembers", (*Server).apiSegmentMembers, readers, false},
+	{"GET", "/api/v1/segments/{id}/export", "exportSegment", (*Server).apiExportSegment, segmentOperators, false},
+	{"GET", "/api/v1/segments/{id}/explain", "explainSegment", (*Server).apiExplainSegment, readers, false},
+	{"GET", "/api/v1/segments/{id}/history", "getSegmentHistory", (*Server).apiSegmentHistory, segmentOperators, false},
+
 	{"GET", "/api/v1/tag-groups", "listTagGroups", (*Server).apiListTagGroups, readers, false},
 	{"POST", "/api/v1/tag-groups", "createTagGroup", (*Server).apiCreateTagGroup, tagEditors, false},
 	{"PATCH", "/api/v1/tag-groups/{id}", "updateTagGroup", (*Server).apiUpdateTagGroup, tagEditors, false},
