@@ -9,7 +9,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/segment"
 )
 
-// RecordAt is when the daily counts are recorded: 00:05 in the workspace time zone, just
+// RecordHour and RecordMinute are when the daily counts are recorded: 00:05 in the workspace time zone, just
 // after the day's relative windows (last N days) have moved on.
 const (
 	RecordHour   = 0
