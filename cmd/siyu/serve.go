@@ -15,6 +15,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/config"
 	"github.com/siyu-scrm/siyu/internal/progress"
 	"github.com/siyu-scrm/siyu/internal/store"
+	"github.com/siyu-scrm/siyu/internal/tagrule"
 	"github.com/siyu-scrm/siyu/internal/web"
 )
 
@@ -65,6 +66,10 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store,
 func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, stdout io.Writer) error {
 	engine := startAudience(ctx, st, log)
 	srv := &web.Server{Store: st, Audience: engine, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
+	// Tag rules: event rules run in the ingestion transaction (through srv); condition rules
+	// are applied by a loop over the audience engine.
+	srv.TagRules = tagrule.New(st, srv.RuleMembers)
+	go srv.TagRules.Watch(ctx, engine, tagRuleInterval, log)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -99,6 +104,10 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	log.Info("stopped")
 	return nil
 }
+
+// tagRuleInterval is how often condition tag rules are applied: a customer who comes to
+// match a rule's condition gets its tags within about this long.
+const tagRuleInterval = 3 * time.Second
 
 // startAudience creates the audience engine, subscribes it to every commit and rebuilds it
 // from the store in the background (with progress in the log); its habits are recomputed
