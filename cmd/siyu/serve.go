@@ -14,6 +14,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/config"
 	"github.com/siyu-scrm/siyu/internal/progress"
+	"github.com/siyu-scrm/siyu/internal/segmentsvc"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
 	"github.com/siyu-scrm/siyu/internal/web"
@@ -65,6 +66,7 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store,
 // requests finish (up to 30 s) before returning, so the caller closes the database cleanly.
 func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, stdout io.Writer) error {
 	engine := startAudience(ctx, st, log)
+	go segmentsvc.New(st, engine, log).Run(ctx) // daily segment counts for the count history
 	srv := &web.Server{Store: st, Audience: engine, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
 	// Tag rules: event rules run in the ingestion transaction (through srv); condition rules
 	// are applied by a loop over the audience engine.

@@ -186,7 +186,8 @@ func TestConsoleSignedOutRedirectsToLogin(t *testing.T) {
 }
 
 func TestConsoleStaticAssets(t *testing.T) {
-	e := &consoleEnv{t: t, h: (&Server{Log: slog.New(slog.DiscardHandler)}).Handler()}
+	st := storetest.Open(t, store.SQLite)
+	e := &consoleEnv{t: t, h: (&Server{Store: st, Log: slog.New(slog.DiscardHandler)}).Handler()}
 	for _, name := range []string{"app.css", "app.js", "logo.svg"} {
 		r := e.get(nil, assetURL(name))
 		r.want(t, http.StatusOK)
