@@ -209,6 +209,17 @@ func (r *Runner) Reconcile(ctx context.Context, ruleID int64, members Members, p
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	p.SetTotal(int64(len(ids)))
+	added, removed, err = r.applyTo(ctx, rule, ids, p)
+	if err != nil {
+		return added, removed, fmt.Errorf("reconcile tag rule %d: %w", ruleID, err)
+	}
+	return added, removed, nil
+}
+
+// applyTo gives rule's actions to the customers ids (sorted, once each) in transactions of
+// ReconcileChunk customers, counting them in p (may be nil). A chunk that committed stays
+// when a later one fails.
+func (r *Runner) applyTo(ctx context.Context, rule *tag.Rule, ids []int64, p *progress.Reporter) (added, removed int, err error) {
 	chunk := max(r.ReconcileChunk, 1)
 	for start := 0; start < len(ids); start += chunk {
 		if err := ctx.Err(); err != nil {
@@ -222,7 +233,7 @@ func (r *Runner) Reconcile(ctx context.Context, ruleID int64, members Members, p
 			return err
 		})
 		if err != nil {
-			return added, removed, fmt.Errorf("reconcile tag rule %d: %w", ruleID, err)
+			return added, removed, err
 		}
 		a, rm := tag.Counts(changes)
 		added, removed = added+a, removed+rm

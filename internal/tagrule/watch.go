@@ -140,22 +140,7 @@ func (r *Runner) reconcileLive(ctx context.Context, a Audience, segs audience.Se
 	for it.HasNext() {
 		ids = append(ids, int64(it.Next()))
 	}
-	chunk := max(r.ReconcileChunk, 1)
-	for start := 0; start < len(ids); start += chunk {
-		part := ids[start:min(start+chunk, len(ids))]
-		var changes []tag.Change
-		err := r.s.InTx(ctx, func(tx *store.Tx) error {
-			var err error
-			changes, err = tx.ChangeTags(part, rule.Actions.Add, rule.Actions.Remove, rule.Cause())
-			return err
-		})
-		if err != nil {
-			return added, removed, err
-		}
-		a1, r1 := tag.Counts(changes)
-		added, removed = added+a1, removed+r1
-	}
-	return added, removed, nil
+	return r.applyTo(ctx, rule, ids, nil)
 }
 
 // pendingTree is the rule's condition narrowed to the customers its actions would change:
