@@ -117,13 +117,13 @@ func (a *activity) baseIn(r segment.Range) ([]*roaring.Bitmap, uint64) {
 }
 
 // any is every customer among within active on some day of r; for orders, only those whose
-// orders there still count (a refund can take a day's count back to zero).
-func (a *activity) any(r segment.Range, within *roaring.Bitmap) *roaring.Bitmap {
+// orders there still count (a refund can take a day's count back to zero). It visits the candidates when there are fewer than 1/ratio of the active days to union.
+func (a *activity) any(r segment.Range, within *roaring.Bitmap, ratio uint64) *roaring.Bitmap {
 	if r.From > r.To || within.IsEmpty() {
 		return roaring.New()
 	}
 	base, size := a.baseIn(r)
-	if a.tab != nil && within.GetCardinality()*3 < size {
+	if within.GetCardinality()*ratio <= size {
 		// Few candidates for many active days: visit the candidates.
 		s := a.sumsIn(r, within)
 		defer s.release()
@@ -200,6 +200,7 @@ type sums struct {
 	ids    []uint32
 	count  []int64
 	amount []int64
+	sink   uint32 // keeps table.scan's touches of memory from being optimised away
 }
 
 func (s *sums) release() {
@@ -303,24 +304,44 @@ func (t *table) bounds(tag uint32, r segment.Range) (lo, hi uint32, ok bool) {
 }
 
 // scan appends to s every customer among within with entries between lo and hi, with their
-// sums.
+// sums. Candidates are taken a batch at a time: their offsets first, then a touch of their first
+// entries, then the sums — loads that do not depend on each other, so that the memory system
+// serves many of them at once instead of one cache miss after another.
 func (t *table) scan(within *roaring.Bitmap, lo, hi uint32, s *sums) {
+	const batch = 512
 	off, ent, amt := t.off, t.ent, t.amt
 	n := uint32(len(off) - 1)
-	buf := make([]uint32, 1024)
+	var ids, from, to [batch]uint32
 	it := within.ManyIterator()
 	for {
-		k := it.NextMany(buf)
+		k := it.NextMany(ids[:])
 		if k == 0 {
 			return
 		}
-		for _, id := range buf[:k] {
-			if id >= n {
-				return
+		for k > 0 && ids[k-1] >= n {
+			k--
+		}
+		for j, id := range ids[:k] {
+			from[j], to[j] = off[id], off[id+1]
+		}
+		var sink uint32
+		for j := range k {
+			if from[j] < to[j] {
+				sink += ent[from[j]]
 			}
+		}
+		if amt != nil {
+			for j := range k {
+				if from[j] < to[j] {
+					sink += uint32(amt[from[j]])
+				}
+			}
+		}
+		s.sink += sink
+		for j, id := range ids[:k] {
 			var c, m int64
 			found := false
-			for i, end := off[id], off[id+1]; i < end; i++ {
+			for i := from[j]; i < to[j]; i++ {
 				e := ent[i]
 				if e < lo {
 					continue

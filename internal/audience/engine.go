@@ -57,6 +57,11 @@ type Engine struct {
 	rebuildng     bool
 	loadedEventID int64
 	ready         bool // a rebuild has completed
+
+	// visitRatio tunes "did it in the window": its candidates are visited one by one when
+	// they are fewer than 1/visitRatio of the active days in the window, else the days are
+	// united. Tests set it to force either way.
+	visitRatio uint64
 }
 
 // state is everything the engine knows, replaced whole by a rebuild.
@@ -101,7 +106,7 @@ type Options struct {
 
 // New makes an empty engine; call Rebuild to load it.
 func New(src Source, opts Options) *Engine {
-	e := &Engine{src: src, fallback: opts.Fallback, loc: opts.Location, now: opts.Now, log: opts.Log, state: newState()}
+	e := &Engine{src: src, fallback: opts.Fallback, loc: opts.Location, now: opts.Now, log: opts.Log, state: newState(), visitRatio: 3}
 	if e.loc == nil {
 		e.loc = segment.Shanghai
 	}

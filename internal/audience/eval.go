@@ -160,9 +160,20 @@ func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap 
 		}
 		return cur
 	case n.Op == "or":
-		parts := make([]*roaring.Bitmap, len(n.Children))
-		for i, c := range n.Children {
-			parts[i] = q.evalIn(c, within)
+		// Cheap children first; a costly child looks only at the candidates not yet in.
+		kids := append([]*segment.Node(nil), n.Children...)
+		sort.SliceStable(kids, func(i, j int) bool { return q.cost(kids[i]) < q.cost(kids[j]) })
+		parts := make([]*roaring.Bitmap, 0, len(kids))
+		rest, done := within, 0 // parts[:done] are taken out of rest
+		for _, c := range kids {
+			if q.cost(c) > 0 && done < len(parts) {
+				rest = roaring.AndNot(rest, roaring.FastOr(parts[done:]...))
+				done = len(parts)
+				if rest.IsEmpty() {
+					break
+				}
+			}
+			parts = append(parts, q.evalIn(c, rest))
 		}
 		return roaring.FastOr(parts...)
 	case n.Op == "not":
@@ -448,7 +459,7 @@ func (q *query) event(c *segment.EventCond, within *roaring.Bitmap) *roaring.Bit
 	r := c.Window.Resolve(q.today)
 	match := countMatch(c.Count)
 	if c.Count == nil || (c.Count.Cmp == "gte" && c.Count.Value == 1) || (c.Count.Cmp == "gt" && c.Count.Value == 0) {
-		return a.any(r, within)
+		return a.any(r, within, q.e.visitRatio)
 	}
 	s := a.sumsIn(r, within)
 	defer s.release()
@@ -484,25 +495,25 @@ func (q *query) timing(a *activity, which, cmp string, value any, within *roarin
 	all := segment.Range{From: segment.MinDay, To: segment.MaxDay}
 	switch cmp {
 	case "is_set":
-		return a.any(all, within)
+		return a.any(all, within, q.e.visitRatio)
 	case "is_not_set":
-		return roaring.AndNot(within, a.any(all, within))
+		return roaring.AndNot(within, a.any(all, within, q.e.visitRatio))
 	}
 	r := segment.DateRange(cmp, value, q.today)
 	if r.From > r.To {
 		return roaring.New()
 	}
-	in := a.any(r, within)
+	in := a.any(r, within, q.e.visitRatio)
 	if which == "first" {
 		if r.From == segment.MinDay {
 			return in
 		}
-		return roaring.AndNot(in, a.any(segment.Range{From: segment.MinDay, To: r.From - 1}, in))
+		return roaring.AndNot(in, a.any(segment.Range{From: segment.MinDay, To: r.From - 1}, in, q.e.visitRatio))
 	}
 	if r.To == segment.MaxDay {
 		return in
 	}
-	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, in))
+	return roaring.AndNot(in, a.any(segment.Range{From: r.To + 1, To: segment.MaxDay}, in, q.e.visitRatio))
 }
 
 func (q *query) order(c *segment.OrderCond, within *roaring.Bitmap) *roaring.Bitmap {

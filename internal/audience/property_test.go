@@ -15,7 +15,8 @@ import (
 
 // TestEngineAgreesWithSQL holds the engine to the SQL evaluator on random trees over random
 // data, on both storage engines: first after a rebuild, then after the same data arrived
-// through commits the engine applied incrementally.
+// through commits the engine applied incrementally; "did it in the window" both by uniting days
+// and by visiting candidates.
 func TestEngineAgreesWithSQL(t *testing.T) {
 	now := time.Date(2026, 11, 23, 15, 4, 5, 0, segment.Shanghai)
 	seed := uint64(time.Now().UnixNano())
@@ -39,6 +40,13 @@ func TestEngineAgreesWithSQL(t *testing.T) {
 		if err := rebuilt.Rebuild(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
+		visiting := audience.New(s, audience.Options{Now: func() time.Time { return now }, Fallback: audience.SQLFallback{Store: s}})
+		audience.VisitAlways(visiting)
+		if err := visiting.Rebuild(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		audience.VisitAlways(incremental)
+		audience.VisitNever(rebuilt)
 		sch := d.Schema()
 		in := d.Info(now)
 		for i := 0; i < 300; i++ {
@@ -47,7 +55,7 @@ func TestEngineAgreesWithSQL(t *testing.T) {
 			if err != nil {
 				t.Fatalf("tree %d %s: sql: %v", i, tree, err)
 			}
-			for name, e := range map[string]*audience.Engine{"rebuilt": rebuilt, "incremental": incremental} {
+			for name, e := range map[string]*audience.Engine{"rebuilt": rebuilt, "incremental": incremental, "rebuilt, visiting": visiting} {
 				got, err := e.Members(ctx, tree, sch.SegmentTree, 0, 100000)
 				if err != nil {
 					t.Fatalf("tree %d %s: %s engine: %v", i, tree, name, err)
