@@ -35,12 +35,12 @@ type Options struct {
 	// per simulated staff member (reused round robin when there are fewer than Staff).
 	SessionCookie string
 	Sessions      []string
-	// Staff is how many staff browse at once (default 50).
+	// Staff is how many staff browse at once (none when 0).
 	Staff int
 	// Think is the longest pause of a staff member between two requests; each pause is
 	// uniform in [0, Think) (default 500 ms; 0 means none: a stress test, not a day's work).
 	Think time.Duration
-	// Ingesters send batches at once (default 4); each sends its next batch when the last is
+	// Ingesters send batches at once (none when 0); each sends its next batch when the last is
 	// answered, so together they find the rate the server sustains.
 	Ingesters int
 	// BatchSize is messages per /v1/batch request (default 100).
@@ -55,14 +55,8 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.Staff == 0 {
-		o.Staff = 50
-	}
 	if o.Think < 0 {
 		o.Think = 0
-	}
-	if o.Ingesters == 0 {
-		o.Ingesters = 4
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = 100
