@@ -144,6 +144,48 @@ func (q *query) cost(n *segment.Node) int {
 	return 3
 }
 
+// orderBySample orders costly conditions (ANDed over within) so that the ones that rule out
+// the most candidates for their effort go first, judging from a sample of within: each
+// condition's cost per candidate over the share of the sample it rules out.
+func (q *query) orderBySample(kids []*segment.Node, within *roaring.Bitmap) {
+	const size = 128
+	n := within.GetCardinality()
+	if len(kids) < 2 || n < 8*size {
+		return
+	}
+	sample := roaring.New()
+	for i := uint64(0); i < size; i++ {
+		if x, err := within.Select(uint32(i * n / size)); err == nil {
+			sample.Add(x)
+		}
+	}
+	m := float64(sample.GetCardinality())
+	rank := map[*segment.Node]float64{}
+	for _, k := range kids {
+		kept := float64(q.evalIn(k, sample).GetCardinality()) / m
+		rank[k] = q.weight(k) / max(1-kept, 0.02)
+	}
+	sort.SliceStable(kids, func(i, j int) bool { return rank[kids[i]] < rank[kids[j]] })
+}
+
+// weight estimates what a node costs per candidate: a column look-up 1, a visit of a
+// customer's activity entries 3, a text match 4.
+func (q *query) weight(n *segment.Node) float64 {
+	switch {
+	case n.Event != nil, n.Order != nil:
+		return 3
+	case n.Field != "" && q.st.text[n.Field] != nil:
+		return 4
+	case n.Op != "":
+		w := 0.0
+		for _, c := range n.Children {
+			w += q.weight(c)
+		}
+		return w
+	}
+	return 1
+}
+
 // evalIn returns the members of n among within (a subset of alive).
 func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap {
 	var b *roaring.Bitmap
@@ -152,7 +194,11 @@ func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap 
 		kids := append([]*segment.Node(nil), n.Children...)
 		sort.SliceStable(kids, func(i, j int) bool { return q.cost(kids[i]) < q.cost(kids[j]) })
 		cur := within
-		for _, c := range kids {
+		for i, c := range kids {
+			if i > 0 && q.cost(c) > 0 && q.cost(kids[i-1]) == 0 {
+				q.orderBySample(kids[i:], cur)
+				c = kids[i]
+			}
 			cur = q.evalIn(c, cur)
 			if cur.IsEmpty() {
 				break
@@ -257,32 +303,42 @@ func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roa
 			return roaring.New()
 		}
 		match := numMatch(cmp, value, 1)
-		return scanColumn(within, len(*col), func(id uint32) bool { v := (*col)[id]; return !math.IsNaN(v) && match(v) })
+		return scanColumn(within, *col, func(v float64) bool { return !math.IsNaN(v) && match(v) })
 	case typ == segment.Date || typ == segment.DateTime:
 		col := st.dates[field]
 		if col == nil {
 			return roaring.New()
 		}
 		match := q.dateMatch(cmp, value)
-		return scanColumn(within, len(*col), func(id uint32) bool { d := (*col)[id]; return d != segment.NoDay && match(d) })
+		return scanColumn(within, *col, func(d segment.Day) bool { return d != segment.NoDay && match(d) })
 	}
 	return roaring.New()
 }
 
-// scanColumn returns the ids among within (below n, the column length) for which keep holds.
-func scanColumn(within *roaring.Bitmap, n int, keep func(id uint32) bool) *roaring.Bitmap {
+// scanColumn returns the ids among within (below the column's length) whose value keep
+// holds for. It reads a batch of values first, then tests them: loads that do not wait on
+// each other, so that the memory system serves many at once.
+func scanColumn[T any](within *roaring.Bitmap, col []T, keep func(T) bool) *roaring.Bitmap {
+	const batch = 512
+	var ids [batch]uint32
+	var vals [batch]T
 	out := roaring.New()
-	buf := make([]uint32, 0, 4096)
+	buf := make([]uint32, 0, batch)
 	it := within.ManyIterator()
-	batch := make([]uint32, 4096)
 	for {
-		k := it.NextMany(batch)
+		k := it.NextMany(ids[:])
 		if k == 0 {
 			break
 		}
-		for _, id := range batch[:k] {
-			if int(id) < n && keep(id) {
-				buf = append(buf, id)
+		for k > 0 && int(ids[k-1]) >= len(col) {
+			k--
+		}
+		for j, id := range ids[:k] {
+			vals[j] = col[id]
+		}
+		for j := range k {
+			if keep(vals[j]) {
+				buf = append(buf, ids[j])
 			}
 		}
 		if len(buf) > 0 {
