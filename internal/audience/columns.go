@@ -39,18 +39,38 @@ func (vi valueIndex) get(v string) *roaring.Bitmap {
 	return roaring.New()
 }
 
-// union of the bitmaps of values for which keep is true.
-func (vi valueIndex) union(keep func(v string) bool) *roaring.Bitmap {
+// union returns the customers among within with a value for which keep is true.
+func (vi valueIndex) union(keep func(v string) bool, within *roaring.Bitmap) *roaring.Bitmap {
 	var bs []*roaring.Bitmap
 	for v, b := range vi {
 		if keep(v) {
 			bs = append(bs, b)
 		}
 	}
-	return roaring.FastOr(bs...)
+	return unionIn(bs, within)
 }
 
-func (vi valueIndex) all() *roaring.Bitmap { return vi.union(func(string) bool { return true }) }
+func (vi valueIndex) all(within *roaring.Bitmap) *roaring.Bitmap {
+	return vi.union(func(string) bool { return true }, within)
+}
+
+// unionIn returns the union of bs among within. Few candidates next to many members: each
+// bitmap is intersected with the candidates first, and the small results united; else the
+// bitmaps are united first.
+func unionIn(bs []*roaring.Bitmap, within *roaring.Bitmap) *roaring.Bitmap {
+	var total uint64
+	for _, b := range bs {
+		total += b.GetCardinality()
+	}
+	if within.GetCardinality()*4 >= total {
+		return roaring.And(roaring.FastOr(bs...), within)
+	}
+	parts := make([]*roaring.Bitmap, len(bs))
+	for i, b := range bs {
+		parts[i] = roaring.And(b, within)
+	}
+	return roaring.FastOr(parts...)
+}
 
 // textColumn keeps one string per customer in an arena, for high-cardinality text (name,
 // phone, email) that conditions scan rarely. A changed value is appended; the old bytes stay

@@ -227,7 +227,7 @@ func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap 
 	case n.Field != "":
 		b = q.field(n.Field, n.Cmp, n.Value, within)
 	case n.Tag != nil:
-		b = q.tag(n.Tag)
+		b = q.tag(n.Tag, within)
 	case n.Event != nil:
 		b = q.event(n.Event, within)
 	case n.Order != nil:
@@ -238,7 +238,7 @@ func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap 
 		for _, v := range n.Habit.In {
 			bs = append(bs, vi.get(strconv.Itoa(v)))
 		}
-		b = roaring.FastOr(bs...)
+		b = unionIn(bs, within)
 	case n.Segment != 0:
 		c, ok := q.segCache[n.Segment]
 		if !ok {
@@ -258,8 +258,6 @@ func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap 
 	return roaring.And(b, within)
 }
 
-func (q *query) complement(b *roaring.Bitmap) *roaring.Bitmap { return roaring.AndNot(q.st.alive, b) }
-
 func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
 	if pos, ok := negated[cmp]; ok {
 		return roaring.AndNot(within, q.field(field, pos, value, within))
@@ -273,18 +271,18 @@ func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roa
 	case st.text[field] != nil:
 		return st.text[field].match(within, stringMatch(cmp, value))
 	case field == "owner":
-		return q.staff(cmp, value)
+		return q.staff(cmp, value, within)
 	case field == "opted_out":
-		return listMatch(st.optouts, cmp, value)
+		return listMatch(st.optouts, cmp, value, within)
 	case typ == segment.List:
-		return listMatch(st.lists[field], cmp, value)
+		return listMatch(st.lists[field], cmp, value, within)
 	case typ == segment.String:
 		vi := st.values[field]
 		if cmp == "eq" {
 			s, _ := value.(string)
-			return vi.get(s).Clone()
+			return vi.get(s)
 		}
-		return vi.union(stringMatch(cmp, value))
+		return vi.union(stringMatch(cmp, value), within)
 	case typ == segment.Bool:
 		pair, ok := st.bools[field]
 		if !ok {
@@ -294,9 +292,9 @@ func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roa
 			return roaring.Or(pair[0], pair[1])
 		}
 		if v, _ := value.(bool); v {
-			return pair[1].Clone()
+			return pair[1]
 		}
-		return pair[0].Clone()
+		return pair[0]
 	case typ == segment.Number:
 		col := st.nums[field]
 		if col == nil {
@@ -313,6 +311,15 @@ func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roa
 		return scanColumn(within, *col, func(d segment.Day) bool { return d != segment.NoDay && match(d) })
 	}
 	return roaring.New()
+}
+
+// intersectIn returns the intersection of bs among within, narrowing within by one at a time.
+func intersectIn(bs []*roaring.Bitmap, within *roaring.Bitmap) *roaring.Bitmap {
+	out := within
+	for _, b := range bs {
+		out = roaring.And(out, b)
+	}
+	return out
 }
 
 // scanColumn returns the ids among within (below the column's length) whose value keep
@@ -362,34 +369,34 @@ func (q *query) dateMatch(cmp string, value any) func(segment.Day) bool {
 	return r.Contains
 }
 
-func (q *query) staff(cmp string, value any) *roaring.Bitmap {
+func (q *query) staff(cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
 	switch cmp {
 	case "is_set":
-		return q.st.owners.all()
+		return q.st.owners.all(within)
 	case "eq":
 		f, _ := value.(float64)
-		return q.st.owners.get(strconv.FormatInt(int64(f), 10)).Clone()
+		return q.st.owners.get(strconv.FormatInt(int64(f), 10))
 	case "in":
 		var bs []*roaring.Bitmap
 		for _, x := range asList(value) {
 			f, _ := x.(float64)
 			bs = append(bs, q.st.owners.get(strconv.FormatInt(int64(f), 10)))
 		}
-		return roaring.FastOr(bs...)
+		return unionIn(bs, within)
 	}
 	return roaring.New()
 }
 
-func listMatch(vi valueIndex, cmp string, value any) *roaring.Bitmap {
+func listMatch(vi valueIndex, cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
 	if vi == nil {
 		return roaring.New()
 	}
 	switch cmp {
 	case "is_set":
-		return vi.all()
+		return vi.all(within)
 	case "contains":
 		s, _ := value.(string)
-		return vi.get(s).Clone()
+		return vi.get(s)
 	case "contains_any", "contains_all":
 		var bs []*roaring.Bitmap
 		for _, x := range asList(value) {
@@ -397,9 +404,9 @@ func listMatch(vi valueIndex, cmp string, value any) *roaring.Bitmap {
 			bs = append(bs, vi.get(s))
 		}
 		if cmp == "contains_any" {
-			return roaring.FastOr(bs...)
+			return unionIn(bs, within)
 		}
-		return roaring.FastAnd(bs...)
+		return intersectIn(bs, within)
 	}
 	return roaring.New()
 }
@@ -471,7 +478,7 @@ func countMatch(c *segment.Compare) func(int64) bool {
 	return func(int64) bool { return false }
 }
 
-func (q *query) tag(c *segment.TagCond) *roaring.Bitmap {
+func (q *query) tag(c *segment.TagCond, within *roaring.Bitmap) *roaring.Bitmap {
 	ids := c.IDs
 	if c.Group != 0 {
 		ids = nil
@@ -494,11 +501,11 @@ func (q *query) tag(c *segment.TagCond) *roaring.Bitmap {
 		if len(bs) == 0 {
 			return roaring.New()
 		}
-		return roaring.FastAnd(bs...)
+		return intersectIn(bs, within)
 	case "none":
-		return q.complement(roaring.FastOr(bs...))
+		return roaring.AndNot(within, unionIn(bs, within))
 	}
-	return roaring.FastOr(bs...)
+	return unionIn(bs, within)
 }
 
 func (q *query) event(c *segment.EventCond, within *roaring.Bitmap) *roaring.Bitmap {
