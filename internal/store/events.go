@@ -35,8 +35,19 @@ func (tx *Tx) InsertEvents(evts []*event.Event) ([]bool, error) {
 			}
 			args = append(args, e.MessageID, e.CustomerID, e.Type, e.Name, props, ctxJSON, ms(e.Timestamp), recv)
 		}
-		rows, err := tx.query(`INSERT INTO events (message_id, customer_id, type, name, properties, context, ts, received_at) VALUES `+
-			placeholders(len(part), 8)+` ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id`, args...)
+		q := tx.s.q(`INSERT INTO events (message_id, customer_id, type, name, properties, context, ts, received_at) VALUES ` +
+			placeholders(len(part), 8) + ` ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id`)
+		var rows *sql.Rows
+		var err error
+		if len(part) == chunk || len(part)%50 == 0 { // the common sizes: prepared once per connection
+			stmt, perr := tx.s.prepared(tx.ctx, q)
+			if perr != nil {
+				return nil, fmt.Errorf("insert events: %w", perr)
+			}
+			rows, err = tx.tx.StmtContext(tx.ctx, stmt).QueryContext(tx.ctx, args...)
+		} else {
+			rows, err = tx.tx.QueryContext(tx.ctx, q, args...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("insert events: %w", err)
 		}

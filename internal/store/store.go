@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,6 +36,8 @@ type Store struct {
 	engine Engine
 	now    func() time.Time
 	subs   subscribers
+	stmts  sync.Map // query → *sql.Stmt, for the hot statements (see prepared)
+	stop   func()   // stops background work (the SQLite checkpointer)
 }
 
 // Open opens the database named by dsn: a postgres:// or postgresql:// URL (or a libpq
@@ -60,7 +63,29 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: %w", eng, err)
 	}
-	return &Store{db: db, engine: eng, now: time.Now}, nil
+	s := &Store{db: db, engine: eng, now: time.Now, stop: func() {}}
+	if eng == SQLite {
+		s.stop = startCheckpointer(db)
+	}
+	return s, nil
+}
+
+// prepared returns a statement prepared once per store; transactions use it through
+// tx.tx.StmtContext, which database/sql prepares once per connection. The ingestion hot path
+// uses it so SQLite does not parse a 200-row INSERT again for every chunk.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL database.
@@ -82,6 +107,8 @@ func (s *Store) Now() time.Time { return s.now() }
 
 // Close closes the database; with SQLite it also checkpoints the WAL.
 func (s *Store) Close() error {
+	s.stop()
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	if s.engine == SQLite {
 		s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	}
