@@ -2,6 +2,7 @@ package audience
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -303,61 +304,90 @@ func (t *table) bounds(tag uint32, r segment.Range) (lo, hi uint32, ok bool) {
 	return tag<<24 | uint32(from)<<8, tag<<24 | uint32(to)<<8 | 0xff, true
 }
 
+// parallelScan is how many candidates make a table scan worth splitting between cores.
+const parallelScan = 1 << 16
+
 // scan appends to s every customer among within with entries between lo and hi, with their
-// sums. Candidates are taken a batch at a time: their offsets first, then a touch of their first
-// entries, then the sums — loads that do not depend on each other, so that the memory system
-// serves many of them at once instead of one cache miss after another.
+// sums. Many candidates are split in two halves by id, scanned on two cores.
 func (t *table) scan(within *roaring.Bitmap, lo, hi uint32, s *sums) {
-	const batch = 512
+	if within.GetCardinality() < parallelScan || runtime.GOMAXPROCS(0) < 2 {
+		var ids [scanBatch]uint32
+		it := within.ManyIterator()
+		for k := it.NextMany(ids[:]); k > 0; k = it.NextMany(ids[:]) {
+			t.scanBatch(ids[:k], lo, hi, s)
+		}
+		return
+	}
+	ids := within.ToArray()
+	half := len(ids) / 2
+	second := getSums()
+	defer second.release()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := half; i < len(ids); i += scanBatch {
+			t.scanBatch(ids[i:min(i+scanBatch, len(ids))], lo, hi, second)
+		}
+	}()
+	for i := 0; i < half; i += scanBatch {
+		t.scanBatch(ids[i:min(i+scanBatch, half)], lo, hi, s)
+	}
+	wg.Wait()
+	s.ids, s.count, s.amount = append(s.ids, second.ids...), append(s.count, second.count...), append(s.amount, second.amount...)
+	s.sink += second.sink
+}
+
+const scanBatch = 512
+
+// scanBatch scans a batch of candidates in increasing order: their offsets first, then a
+// touch of their first entries, then the sums — loads that do not depend on each other, so
+// that the memory system serves many at once instead of one cache miss after another.
+func (t *table) scanBatch(ids []uint32, lo, hi uint32, s *sums) {
 	off, ent, amt := t.off, t.ent, t.amt
 	n := uint32(len(off) - 1)
-	var ids, from, to [batch]uint32
-	it := within.ManyIterator()
-	for {
-		k := it.NextMany(ids[:])
-		if k == 0 {
-			return
+	var from, to [scanBatch]uint32
+	k := len(ids)
+	for k > 0 && ids[k-1] >= n {
+		k--
+	}
+	ids = ids[:k]
+	for j, id := range ids {
+		from[j], to[j] = off[id], off[id+1]
+	}
+	var sink uint32
+	for j := range k {
+		if from[j] < to[j] {
+			sink += ent[from[j]]
 		}
-		for k > 0 && ids[k-1] >= n {
-			k--
-		}
-		for j, id := range ids[:k] {
-			from[j], to[j] = off[id], off[id+1]
-		}
-		var sink uint32
+	}
+	if amt != nil {
 		for j := range k {
 			if from[j] < to[j] {
-				sink += ent[from[j]]
+				sink += uint32(amt[from[j]])
 			}
 		}
-		if amt != nil {
-			for j := range k {
-				if from[j] < to[j] {
-					sink += uint32(amt[from[j]])
-				}
+	}
+	s.sink += sink
+	for j, id := range ids {
+		var c, m int64
+		found := false
+		for i := from[j]; i < to[j]; i++ {
+			e := ent[i]
+			if e < lo {
+				continue
+			}
+			if e > hi {
+				break
+			}
+			found = true
+			c += int64(e & 0xff)
+			if amt != nil {
+				m += int64(amt[i])
 			}
 		}
-		s.sink += sink
-		for j, id := range ids[:k] {
-			var c, m int64
-			found := false
-			for i := from[j]; i < to[j]; i++ {
-				e := ent[i]
-				if e < lo {
-					continue
-				}
-				if e > hi {
-					break
-				}
-				found = true
-				c += int64(e & 0xff)
-				if amt != nil {
-					m += int64(amt[i])
-				}
-			}
-			if found {
-				s.ids, s.count, s.amount = append(s.ids, id), append(s.count, c), append(s.amount, m)
-			}
+		if found {
+			s.ids, s.count, s.amount = append(s.ids, id), append(s.count, c), append(s.amount, m)
 		}
 	}
 }
