@@ -119,19 +119,7 @@ func (s *Store) CustomerEvents(ctx context.Context, customerID int64, before tim
 		b = 1<<62 - 1
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE customer_id = ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT ?`), customerID, b, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*event.Event{}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanEvent)
 }
 
 // EventByMessageID returns one stored event.

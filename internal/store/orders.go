@@ -138,19 +138,7 @@ func (s *Store) CustomerOrders(ctx context.Context, customerID int64, limit int)
 		limit = 100
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+orderCols+` FROM orders WHERE customer_id = ? ORDER BY paid_at DESC, id DESC LIMIT ?`), customerID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*event.Order{}
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanOrder)
 }
 
 // Order returns one order by the shop's order id.

@@ -153,19 +153,7 @@ const dummyHash = "$2a$12$LqUP.QlFplbHtfhe3wZHAekqlVzchayVaLAWqcVIMk2F7hLgYIjTy"
 // ListStaff lists staff by name.
 func (s *Store) ListStaff(ctx context.Context) ([]*staff.Staff, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+staffCols+` FROM staff ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*staff.Staff{}
-	for rows.Next() {
-		m, err := scanStaff(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanStaff)
 }
 
 // CountStaff counts staff accounts.
@@ -297,19 +285,7 @@ func (s *Store) TouchKey(ctx context.Context, id int64) error {
 // ListKeys lists all keys, newest first.
 func (s *Store) ListKeys(ctx context.Context) ([]*staff.Key, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY id DESC`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*staff.Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanKey)
 }
 
 // RevokeKey revokes a key; it stops working at once.

@@ -215,3 +215,21 @@ func isUniqueViolation(err error) bool {
 	m := err.Error()
 	return strings.Contains(m, "UNIQUE constraint failed") || strings.Contains(m, "SQLSTATE 23505") || strings.Contains(m, "duplicate key value")
 }
+
+// collect reads every row of a query with scan, closing the rows: the one loop behind every
+// list the store returns. It never returns a nil slice, so lists encode as [] in JSON.
+func collect[T any](rows *sql.Rows, err error, scan func(sc interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

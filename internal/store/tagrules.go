@@ -159,19 +159,7 @@ func (s *Store) TagRules(ctx context.Context) ([]*tag.Rule, error) {
 // TagRules lists every rule by id, as the transaction sees them.
 func (tx *Tx) TagRules() ([]*tag.Rule, error) {
 	rows, err := tx.query(`SELECT ` + tagRuleCols + ` FROM tag_rules ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*tag.Rule{}
-	for rows.Next() {
-		r, err := scanTagRule(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanTagRule)
 }
 
 // TagRulesVersion changes whenever a rule is created, changed or deleted: a runner caches
