@@ -119,7 +119,7 @@ func benchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // admins, round robin (content editors cannot read customers). Sessions are made in the store,
 // as a sign-in does after the password check: the sign-in form's rate limit would rightly
 // refuse 50 sign-ins a minute from one address.
-func loadSessions(ctx context.Context, st *store.Store, n int) ([]string, string, error) {
+func loadSessions(ctx context.Context, st *store.Store, n int) ([]loadtest.Session, string, error) {
 	members, err := st.ListStaff(ctx)
 	if err != nil {
 		return nil, "", err
@@ -134,14 +134,14 @@ func loadSessions(ctx context.Context, st *store.Store, n int) ([]string, string
 		return nil, "", errors.New("the demo has no staff who may read customers")
 	}
 	count := map[staff.Role]int{}
-	var out []string
+	var out []loadtest.Session
 	for i := range n {
 		m := pool[i%len(pool)]
-		token, _, err := st.CreateSession(ctx, m.ID, 2*time.Hour)
+		token, sess, err := st.CreateSession(ctx, m.ID, 2*time.Hour)
 		if err != nil {
 			return nil, "", err
 		}
-		out = append(out, token)
+		out = append(out, loadtest.Session{Token: token, CSRF: sess.CSRF})
 		count[m.Role]++
 	}
 	return out, fmt.Sprintf("%d sales, %d operators, %d admins", count[staff.Sales], count[staff.Operator], count[staff.Admin]), nil

@@ -31,10 +31,10 @@ type Options struct {
 	BaseURL string
 	// WriteKey authenticates ingestion.
 	WriteKey string
-	// SessionCookie is the sign-in cookie's name; Sessions are signed-in staff's tokens, one
-	// per simulated staff member (reused round robin when there are fewer than Staff).
+	// SessionCookie is the sign-in cookie's name; Sessions are signed-in staff, one per
+	// simulated staff member (reused round robin when there are fewer than Staff).
 	SessionCookie string
-	Sessions      []string
+	Sessions      []Session
 	// Staff is how many staff browse at once (none when 0).
 	Staff int
 	// Think is the longest pause of a staff member between two requests; each pause is
@@ -53,6 +53,9 @@ type Options struct {
 	// RunID prefixes message ids, so a run's events are told apart (default: the start time).
 	RunID string
 }
+
+// Session is a signed-in staff member: the cookie's token and the CSRF token that POSTs carry.
+type Session struct{ Token, CSRF string }
 
 func (o *Options) defaults() {
 	if o.Think < 0 {
@@ -84,10 +87,20 @@ const (
 	KindAPIList      = "api GET /api/v1/customers"
 	KindAPICustomer  = "api GET /api/v1/customers/{id}"
 	KindAPIEvents    = "api GET /api/v1/customers/{id}/events"
+	KindSegmentCount = "api POST /api/v1/segments/count"
 	pageTargetMillis = 200
 )
 
-var kinds = []string{KindBatch, KindHome, KindCustomers, KindCustomer, KindAPIList, KindAPICustomer, KindAPIEvents}
+var kinds = []string{KindBatch, KindHome, KindCustomers, KindCustomer, KindAPIList, KindAPICustomer, KindAPIEvents, KindSegmentCount}
+
+// trees are what staff count in the segment builder: profile fields, behaviour in a window,
+// spend, and their combinations.
+var trees = []string{
+	`{"field":"gender","cmp":"eq","value":"female"}`,
+	`{"op":"and","children":[{"event":{"name":"咨询","window":{"last_days":30}}},{"order":{"metric":"total","cmp":"gte","value":500}}]}`,
+	`{"order":{"metric":"last_at","cmp":"more_than_days_ago","value":60}}`,
+	`{"op":"or","children":[{"field":"created_at","cmp":"in_last_days","value":30},{"event":{"name":"Page Viewed","count":{"cmp":"gte","value":3},"window":{"last_days":7}}}]}`,
+}
 
 // Stat is what was measured of one kind of request.
 type Stat struct {
@@ -256,17 +269,27 @@ func batch(o *Options, rng *rand.Rand, worker, seq int) ([]byte, []string) {
 	return b, ids
 }
 
-// browse is one staff member's session: the work bench, the customer list, a customer's
-// profile, and the same through the JSON API, with a pause between requests.
-func browse(ctx, runCtx context.Context, client *http.Client, o *Options, session string, seed uint64, rec *recorder, more func() bool) {
+// browse is one staff member's session: the work bench, the customer list, a segment count,
+// a customer's profile, and the same through the JSON API, with a pause between requests.
+func browse(ctx, runCtx context.Context, client *http.Client, o *Options, session Session, seed uint64, rec *recorder, more func() bool) {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	cookie := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: o.SessionCookie, Value: session}) }
+	cookie := func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: o.SessionCookie, Value: session.Token})
+		if r.Method == "POST" {
+			r.Header.Set("X-CSRF-Token", session.CSRF)
+			r.Header.Set("Content-Type", "application/json")
+		}
+	}
 	var ids []int64
 	get := func(kind, path string) []byte {
 		if !more() {
 			return nil
 		}
-		status, d, body, err := fetch(ctx, client, o.BaseURL+path, cookie)
+		method, body := "GET", ""
+		if kind == KindSegmentCount {
+			method, body = "POST", `{"tree":`+trees[rng.IntN(len(trees))]+`}`
+		}
+		status, d, answer, err := fetch(ctx, client, method, o.BaseURL+path, body, cookie)
 		rec.add(kind, d, status, err)
 		if o.Think > 0 {
 			select {
@@ -277,11 +300,12 @@ func browse(ctx, runCtx context.Context, client *http.Client, o *Options, sessio
 		if status != http.StatusOK {
 			return nil
 		}
-		return body
+		return answer
 	}
 	for runCtx.Err() == nil {
 		get(KindHome, "/")
 		get(KindCustomers, "/customers")
+		get(KindSegmentCount, "/api/v1/segments/count")
 		if body := get(KindAPIList, "/api/v1/customers?limit=50&sort=last_seen_at&order=desc"); body != nil {
 			var list struct {
 				Customers []struct {
@@ -323,8 +347,8 @@ func send(ctx context.Context, client *http.Client, method, url string, body []b
 	return resp.StatusCode, time.Since(t), err
 }
 
-func fetch(ctx context.Context, client *http.Client, url string, prepare func(*http.Request)) (int, time.Duration, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+func fetch(ctx context.Context, client *http.Client, method, url, body string, prepare func(*http.Request)) (int, time.Duration, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, 0, nil, err
 	}
@@ -334,9 +358,9 @@ func fetch(ctx context.Context, client *http.Client, url string, prepare func(*h
 	if err != nil {
 		return 0, time.Since(t), nil, err
 	}
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, time.Since(t), body, err
+	return resp.StatusCode, time.Since(t), answer, err
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

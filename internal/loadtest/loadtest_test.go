@@ -30,14 +30,14 @@ func TestShortRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sessions []string
+	var sessions []Session
 	for _, m := range members {
 		if m.Role == staff.Sales || m.Role == staff.Operator {
-			tok, _, err := st.CreateSession(ctx, m.ID, time.Hour)
+			tok, sess, err := st.CreateSession(ctx, m.ID, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sessions = append(sessions, tok)
+			sessions = append(sessions, Session{Token: tok, CSRF: sess.CSRF})
 		}
 	}
 	srv := httptest.NewServer((&web.Server{Store: st}).Handler())
@@ -58,7 +58,7 @@ func TestShortRun(t *testing.T) {
 			t.Errorf("%s: %d errors (%v)", s.Kind, s.Errors, rep.FirstErrors)
 		}
 	}
-	for _, k := range []string{KindBatch, KindHome, KindCustomers, KindCustomer, KindAPIList, KindAPICustomer} {
+	for _, k := range []string{KindBatch, KindHome, KindCustomers, KindCustomer, KindAPIList, KindAPICustomer, KindSegmentCount} {
 		if !seen[k] {
 			t.Errorf("no %s request was made", k)
 		}
