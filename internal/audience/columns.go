@@ -97,6 +97,19 @@ func (c *textColumn) set(id uint32, s string) {
 	c.arena = append(c.arena, s...)
 }
 
+// clip reallocates the column at its exact size, freeing what growing it left spare.
+func (c *textColumn) clip() {
+	c.arena, c.off, c.n = clipped(c.arena), clipped(c.off), clipped(c.n)
+}
+
+// clipped returns xs in an array of its own length.
+func clipped[T any](xs []T) []T {
+	if cap(xs) == len(xs) {
+		return xs
+	}
+	return append(make([]T, 0, len(xs)), xs...)
+}
+
 func (c *textColumn) get(id uint32) string {
 	if id >= uint32(len(c.off)) || c.n[id] == 0 {
 		return ""

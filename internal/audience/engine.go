@@ -240,6 +240,7 @@ func (e *Engine) load(ctx context.Context, prog Progress) (*state, error) {
 	if err := e.loadHabits(ctx, st, nil); err != nil {
 		return nil, err
 	}
+	st.clip()
 	st.builtAt = e.now()
 	return st, nil
 }
@@ -335,6 +336,19 @@ func argmax(xs []int64, base int) int {
 		}
 	}
 	return best + base
+}
+
+// clip frees the spare capacity the columns grew while loading.
+func (st *state) clip() {
+	for _, c := range st.text {
+		c.clip()
+	}
+	for _, c := range st.nums {
+		*c = clipped(*c)
+	}
+	for _, c := range st.dates {
+		*c = clipped(*c)
+	}
 }
 
 func (st *state) tag(id int64) *roaring.Bitmap {
