@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -344,7 +343,7 @@ func (st *state) clip() {
 		c.clip()
 	}
 	for _, c := range st.nums {
-		*c = clipped(*c)
+		c.vals = clipped(c.vals)
 	}
 	for _, c := range st.dates {
 		*c = clipped(*c)
@@ -426,9 +425,7 @@ func (st *state) clearAttrs(id uint32) {
 		b[1].Remove(id)
 	}
 	for _, col := range st.nums {
-		if id < uint32(len(*col)) {
-			(*col)[id] = math.NaN()
-		}
+		col.unset(id)
 	}
 	for k, col := range st.dates {
 		if len(k) > 6 && k[:6] == "attrs." && id < uint32(len(*col)) {

@@ -301,14 +301,14 @@ func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roa
 			return roaring.New()
 		}
 		match := numMatch(cmp, value, 1)
-		return scanColumn(within, *col, func(v float64) bool { return !math.IsNaN(v) && match(v) })
+		return scanColumn(within, col.vals, func(id uint32, x float32) bool { v, ok := col.value(id, x); return ok && match(v) })
 	case typ == segment.Date || typ == segment.DateTime:
 		col := st.dates[field]
 		if col == nil {
 			return roaring.New()
 		}
 		match := q.dateMatch(cmp, value)
-		return scanColumn(within, *col, func(d segment.Day) bool { return d != segment.NoDay && match(d) })
+		return scanColumn(within, *col, func(_ uint32, d segment.Day) bool { return d != segment.NoDay && match(d) })
 	}
 	return roaring.New()
 }
@@ -325,7 +325,7 @@ func intersectIn(bs []*roaring.Bitmap, within *roaring.Bitmap) *roaring.Bitmap {
 // scanColumn returns the ids among within (below the column's length) whose value keep
 // holds for. It reads a batch of values first, then tests them: loads that do not wait on
 // each other, so that the memory system serves many at once.
-func scanColumn[T any](within *roaring.Bitmap, col []T, keep func(T) bool) *roaring.Bitmap {
+func scanColumn[T any](within *roaring.Bitmap, col []T, keep func(id uint32, v T) bool) *roaring.Bitmap {
 	const batch = 512
 	var ids [batch]uint32
 	var vals [batch]T
@@ -344,7 +344,7 @@ func scanColumn[T any](within *roaring.Bitmap, col []T, keep func(T) bool) *roar
 			vals[j] = col[id]
 		}
 		for j := range k {
-			if keep(vals[j]) {
+			if keep(ids[j], vals[j]) {
 				buf = append(buf, ids[j])
 			}
 		}
