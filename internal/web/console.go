@@ -49,8 +49,8 @@ type section struct {
 var sections = []section{
 	{Key: "home", URL: "/", Icon: "home"},
 	{Key: "customers", URL: "/customers", Icon: "users"},
-	{Key: "tags", URL: "/tags", Icon: "tag", Soon: true},
-	{Key: "segments", URL: "/segments", Icon: "filter", Soon: true},
+	{Key: "tags", URL: "/tags", Icon: "tag", Roles: tagEditors},
+	{Key: "segments", URL: "/segments", Icon: "filter", Roles: segmentOperators},
 	{Key: "models", URL: "/models", Icon: "layers", Soon: true},
 	{Key: "sop", URL: "/sop", Icon: "flow", Soon: true},
 	{Key: "broadcasts", URL: "/broadcasts", Icon: "send", Soon: true},
@@ -84,6 +84,8 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	handle("GET /settings/staff/{id}", s.page(s.staffEditPage, staff.Admin))
 	handle("POST /settings/staff/{id}", s.page(s.updateStaff, staff.Admin))
 	handle("POST /settings/staff/{id}/password", s.page(s.resetPassword, staff.Admin))
+	s.routesTagsConsole(handle)
+	s.routesSegmentsConsole(handle)
 	for _, sec := range sections {
 		if sec.Soon {
 			handle("GET "+sec.URL, s.page(s.comingSoon(sec)))
@@ -264,6 +266,9 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int)
 
 // serverError logs err and answers with the 500 page, which leaks nothing.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(w, r) {
+		return
+	}
 	s.Log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	s.renderError(w, r, http.StatusInternalServerError)
 }
@@ -279,7 +284,8 @@ func (s *Server) comingSoon(sec section) http.HandlerFunc {
 }
 
 // consolePages are the page templates; each is parsed together with the layout.
-var consolePages = []string{"login", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error"}
+var consolePages = []string{"login", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
+	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete"}
 
 // consoleTemplates parses every page once per language, with "t" bound to that language. It
 // is lazy so that a broken template fails console requests (and the console tests) loudly

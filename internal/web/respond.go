@@ -41,10 +41,25 @@ func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err err
 		writeError(w, http.StatusNotFound, "not_found", "not found", "")
 	case errors.Is(err, store.ErrConflict):
 		writeError(w, http.StatusConflict, "conflict", "already exists", "")
+	case clientGone(w, r):
 	default:
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
 	}
+}
+
+// statusClientClosed is nginx's code for a client that went away before the answer: recorded
+// in metrics instead of a 500, and not logged as an error.
+const statusClientClosed = 499
+
+// clientGone reports whether the request failed because the client disconnected (its context
+// was cancelled); it then records 499 for the metrics.
+func clientGone(w http.ResponseWriter, r *http.Request) bool {
+	if r.Context().Err() == nil {
+		return false
+	}
+	w.WriteHeader(statusClientClosed)
+	return true
 }
 
 // decodeJSON reads a JSON body of at most max bytes into v, refusing unknown fields.
