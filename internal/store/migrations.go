@@ -250,6 +250,79 @@ CREATE TABLE model_events (
 );
 CREATE INDEX model_events_customer ON model_events(customer_id, at);
 `,
+	// 5: durable jobs (internal/scheduler), SOPs with their versions, touches (one planned
+	// contact of one customer, unique per (SOP, step, customer, occurrence) by its key) and the
+	// customers each audience-entry SOP has seen in its audience.
+	`
+CREATE TABLE jobs (
+	id {{pk}},
+	kind TEXT NOT NULL,
+	key TEXT NOT NULL UNIQUE,
+	run_at BIGINT NOT NULL,
+	payload {{json}} NOT NULL DEFAULT '{}',
+	state TEXT NOT NULL,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	max_attempts BIGINT NOT NULL DEFAULT 8,
+	lease_owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX jobs_pending ON jobs(state, run_at);
+CREATE INDEX jobs_leased ON jobs(state, lease_until);
+CREATE TABLE sops (
+	id {{pk}},
+	name TEXT NOT NULL,
+	status TEXT NOT NULL,
+	version BIGINT NOT NULL,
+	trigger_kind TEXT NOT NULL,
+	trigger_event TEXT NOT NULL DEFAULT '',
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX sops_trigger ON sops(status, trigger_kind, trigger_event);
+CREATE TABLE sop_versions (
+	sop_id BIGINT NOT NULL REFERENCES sops(id),
+	version BIGINT NOT NULL,
+	spec {{json}} NOT NULL,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (sop_id, version)
+);
+CREATE TABLE touches (
+	id {{pk}},
+	key TEXT NOT NULL UNIQUE,
+	sop_id BIGINT NOT NULL,
+	version BIGINT NOT NULL,
+	step BIGINT NOT NULL,
+	customer_id BIGINT NOT NULL,
+	occurrence TEXT NOT NULL,
+	entered_at BIGINT NOT NULL,
+	channel TEXT NOT NULL,
+	executor_id BIGINT,
+	automatic BIGINT NOT NULL DEFAULT 0,
+	due_at BIGINT NOT NULL,
+	due_day TEXT NOT NULL,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	content TEXT NOT NULL DEFAULT '',
+	note TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	finished_at BIGINT
+);
+CREATE INDEX touches_cap ON touches(customer_id, channel, due_day);
+CREATE INDEX touches_inbox ON touches(executor_id, state, due_at);
+CREATE INDEX touches_sop_customer ON touches(sop_id, customer_id, step, entered_at);
+CREATE TABLE sop_members (
+	sop_id BIGINT NOT NULL,
+	customer_id BIGINT NOT NULL,
+	entered_at BIGINT NOT NULL,
+	PRIMARY KEY (sop_id, customer_id)
+);
+`,
 }
 
 // SchemaVersion is the number of the newest migration.
