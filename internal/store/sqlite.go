@@ -46,8 +46,9 @@ func openSQLite(dsn string) (*sql.DB, error) {
 // startCheckpointer copies the WAL back into the database file from a goroutine of its own,
 // every second, instead of letting SQLite do it inside whichever commit crosses the threshold
 // (which stalled the ingestion writer for about a fifth of its time). A PASSIVE checkpoint
-// never blocks readers or the writer; when the WAL has grown large anyway (a long write burst)
-// a RESTART checkpoint waits for a gap so the file starts over. It returns the stop function.
+// never blocks readers or the writer; when the WAL has grown large anyway (a long transaction
+// such as an index build) and is fully copied, a TRUNCATE checkpoint waits for a gap and gives
+// the disk space back. It returns the stop function.
 func startCheckpointer(db *sql.DB) func() {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -67,7 +68,7 @@ func startCheckpointer(db *sql.DB) func() {
 				continue
 			}
 			if logPages > 65536 && done == logPages { // ~256 MB of WAL, all copied: start it over
-				db.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+				db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 			}
 		}
 	}()
