@@ -3,6 +3,7 @@ package audience
 import (
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -39,31 +40,66 @@ func (vi valueIndex) get(v string) *roaring.Bitmap {
 	return roaring.New()
 }
 
-// union returns the customers among within with a value for which keep is true.
-func (vi valueIndex) union(keep func(v string) bool, within *roaring.Bitmap) *roaring.Bitmap {
+// matching returns the bitmaps of the values for which keep is true.
+func (vi valueIndex) matching(keep func(v string) bool) []*roaring.Bitmap {
 	var bs []*roaring.Bitmap
 	for v, b := range vi {
 		if keep(v) {
 			bs = append(bs, b)
 		}
 	}
-	return unionIn(bs, within)
+	return bs
 }
 
-func (vi valueIndex) all(within *roaring.Bitmap) *roaring.Bitmap {
-	return vi.union(func(string) bool { return true }, within)
+func anyValue(string) bool { return true }
+
+// unionCache keeps the unions of index bitmaps that conditions asked for over many candidates
+// (owner is set, a tag group, five regions), so that the next query intersects one bitmap
+// instead of uniting many. Changes to customers' values, tags or habits drop it.
+type unionCache struct {
+	mu sync.Mutex
+	m  map[string]*roaring.Bitmap
+}
+
+// unionCacheSize bounds the cache; when full it starts afresh.
+const unionCacheSize = 64
+
+func (c *unionCache) get(key string, bs []*roaring.Bitmap) *roaring.Bitmap {
+	c.mu.Lock()
+	b, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return b
+	}
+	b = roaring.FastOr(bs...)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= unionCacheSize {
+		c.m = map[string]*roaring.Bitmap{}
+	}
+	c.m[key] = b
+	c.mu.Unlock()
+	return b
+}
+
+func (c *unionCache) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
 }
 
 // unionIn returns the union of bs among within. Few candidates next to many members: each
 // bitmap is intersected with the candidates first, and the small results united; else the
-// bitmaps are united first.
-func unionIn(bs []*roaring.Bitmap, within *roaring.Bitmap) *roaring.Bitmap {
+// union over all customers (cached under key) is intersected with them.
+func (st *state) unionIn(key string, bs []*roaring.Bitmap, within *roaring.Bitmap) *roaring.Bitmap {
 	var total uint64
 	for _, b := range bs {
 		total += b.GetCardinality()
 	}
 	if within.GetCardinality()*4 >= total {
-		return roaring.And(roaring.FastOr(bs...), within)
+		if len(bs) < 2 {
+			return roaring.And(roaring.FastOr(bs...), within)
+		}
+		return roaring.And(st.unions.get(key, bs), within)
 	}
 	parts := make([]*roaring.Bitmap, len(bs))
 	for i, b := range bs {

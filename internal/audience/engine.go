@@ -81,6 +81,7 @@ type state struct {
 	events  map[string]*activity
 	orders  *activity
 	habits  map[string]valueIndex // active_hour, … → "20" → customers
+	unions  unionCache
 	builtAt time.Time
 }
 
@@ -105,7 +106,7 @@ type Options struct {
 
 // New makes an empty engine; call Rebuild to load it.
 func New(src Source, opts Options) *Engine {
-	e := &Engine{src: src, fallback: opts.Fallback, loc: opts.Location, now: opts.Now, log: opts.Log, state: newState(), visitRatio: 3}
+	e := &Engine{src: src, fallback: opts.Fallback, loc: opts.Location, now: opts.Now, log: opts.Log, state: newState(), visitRatio: 16}
 	if e.loc == nil {
 		e.loc = segment.Shanghai
 	}
@@ -577,6 +578,7 @@ func uniqueIDs(ids []int64, merges []store.MergeChange) []int64 {
 // refreshLocked reloads profile, attributes, opt-outs, tags and orders of some customers.
 func (e *Engine) refreshLocked(ctx context.Context, ids []int64) error {
 	st := e.state
+	st.unions.reset()
 	defs, err := e.src.AttrDefs(ctx)
 	if err != nil {
 		return err
@@ -651,6 +653,7 @@ func (e *Engine) RefreshHabits(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.state.habits = tmp.habits
+	e.state.unions.reset()
 	e.mu.Unlock()
 	return nil
 }

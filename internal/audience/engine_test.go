@@ -154,11 +154,21 @@ func TestEngineRebuildAndIncrementalAgree(t *testing.T) {
 		if got := members(t, e, `{"order":{"metric":"count","cmp":"eq","value":0}}`); !same(got, []int64{b, c}) {
 			t.Errorf("after a full refund: %v", got)
 		}
+		sources := `{"field":"source","cmp":"in","value":["抖音","小红书"]}` // a union the engine caches
+		if got := members(t, e, sources); !same(got, []int64{a, b, c}) {
+			t.Errorf("sources: %v", got)
+		}
 		if err := s.UpdateCustomer(ctx, b, &customer.Patch{Gender: str("female")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateCustomer(ctx, c, &customer.Patch{Source: str("门店")}); err != nil {
 			t.Fatal(err)
 		}
 		if got := members(t, e, `{"field":"gender","cmp":"eq","value":"female"}`); !same(got, []int64{a, b}) {
 			t.Errorf("after a profile change: %v", got)
+		}
+		if got := members(t, e, sources); !same(got, []int64{a, b}) {
+			t.Errorf("sources after a profile change: %v", got)
 		}
 		err := s.InTx(ctx, func(tx *store.Tx) error { return tx.Merge(c, a, "test") })
 		if err != nil {

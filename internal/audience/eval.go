@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,7 +239,7 @@ func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap 
 		for _, v := range n.Habit.In {
 			bs = append(bs, vi.get(strconv.Itoa(v)))
 		}
-		b = unionIn(bs, within)
+		b = q.st.unionIn(fmt.Sprint("habit", n.Habit.Kind, n.Habit.In), bs, within)
 	case n.Segment != 0:
 		c, ok := q.segCache[n.Segment]
 		if !ok {
@@ -273,16 +274,16 @@ func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roa
 	case field == "owner":
 		return q.staff(cmp, value, within)
 	case field == "opted_out":
-		return listMatch(st.optouts, cmp, value, within)
+		return q.listMatch("opted_out", st.optouts, cmp, value, within)
 	case typ == segment.List:
-		return listMatch(st.lists[field], cmp, value, within)
+		return q.listMatch(field, st.lists[field], cmp, value, within)
 	case typ == segment.String:
 		vi := st.values[field]
 		if cmp == "eq" {
 			s, _ := value.(string)
 			return vi.get(s)
 		}
-		return vi.union(stringMatch(cmp, value), within)
+		return st.unionIn(fmt.Sprint("value", field, cmp, value), vi.matching(stringMatch(cmp, value)), within)
 	case typ == segment.Bool:
 		pair, ok := st.bools[field]
 		if !ok {
@@ -372,7 +373,7 @@ func (q *query) dateMatch(cmp string, value any) func(segment.Day) bool {
 func (q *query) staff(cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
 	switch cmp {
 	case "is_set":
-		return q.st.owners.all(within)
+		return q.st.unionIn("owner is_set", q.st.owners.matching(anyValue), within)
 	case "eq":
 		f, _ := value.(float64)
 		return q.st.owners.get(strconv.FormatInt(int64(f), 10))
@@ -382,18 +383,18 @@ func (q *query) staff(cmp string, value any, within *roaring.Bitmap) *roaring.Bi
 			f, _ := x.(float64)
 			bs = append(bs, q.st.owners.get(strconv.FormatInt(int64(f), 10)))
 		}
-		return unionIn(bs, within)
+		return q.st.unionIn(fmt.Sprint("owner in", value), bs, within)
 	}
 	return roaring.New()
 }
 
-func listMatch(vi valueIndex, cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
+func (q *query) listMatch(field string, vi valueIndex, cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
 	if vi == nil {
 		return roaring.New()
 	}
 	switch cmp {
 	case "is_set":
-		return vi.all(within)
+		return q.st.unionIn(field+" is_set", vi.matching(anyValue), within)
 	case "contains":
 		s, _ := value.(string)
 		return vi.get(s)
@@ -404,7 +405,7 @@ func listMatch(vi valueIndex, cmp string, value any, within *roaring.Bitmap) *ro
 			bs = append(bs, vi.get(s))
 		}
 		if cmp == "contains_any" {
-			return unionIn(bs, within)
+			return q.st.unionIn(fmt.Sprint(field, cmp, value), bs, within)
 		}
 		return intersectIn(bs, within)
 	}
@@ -487,6 +488,7 @@ func (q *query) tag(c *segment.TagCond, within *roaring.Bitmap) *roaring.Bitmap 
 				ids = append(ids, t)
 			}
 		}
+		slices.Sort(ids)
 	}
 	bs := make([]*roaring.Bitmap, 0, len(ids))
 	for _, id := range ids {
@@ -503,9 +505,9 @@ func (q *query) tag(c *segment.TagCond, within *roaring.Bitmap) *roaring.Bitmap 
 		}
 		return intersectIn(bs, within)
 	case "none":
-		return roaring.AndNot(within, unionIn(bs, within))
+		return roaring.AndNot(within, q.st.unionIn(fmt.Sprint("tags", ids), bs, within))
 	}
-	return unionIn(bs, within)
+	return q.st.unionIn(fmt.Sprint("tags", ids), bs, within)
 }
 
 func (q *query) event(c *segment.EventCond, within *roaring.Bitmap) *roaring.Bitmap {
