@@ -323,6 +323,72 @@ CREATE TABLE sop_members (
 	PRIMARY KEY (sop_id, customer_id)
 );
 `,
+	// 6: WeCom (internal/wecom): the callback inbox (one row per event, unique by its key so
+	// that WeCom's retries change nothing), callback signatures seen (replays are refused),
+	// staff ↔ WeCom userid, channel codes (渠道活码 state → source), group chats and their
+	// members, WeCom tags mirrored as siyu tags, and the access token shared by instances.
+	`
+CREATE TABLE wecom_inbox (
+	id {{pk}},
+	event_key TEXT NOT NULL UNIQUE,
+	kind TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	state TEXT NOT NULL,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	next_at BIGINT NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
+	received_at BIGINT NOT NULL,
+	done_at BIGINT
+);
+CREATE INDEX wecom_inbox_pending ON wecom_inbox(state, next_at);
+CREATE TABLE wecom_nonces (
+	signature TEXT NOT NULL,
+	nonce TEXT NOT NULL,
+	seen_at BIGINT NOT NULL,
+	PRIMARY KEY (signature, nonce)
+);
+CREATE INDEX wecom_nonces_seen ON wecom_nonces(seen_at);
+CREATE TABLE wecom_staff (
+	wecom_userid TEXT PRIMARY KEY,
+	staff_id BIGINT NOT NULL UNIQUE REFERENCES staff(id),
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE wecom_channel_codes (
+	state TEXT PRIMARY KEY,
+	source TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE wecom_group_chats (
+	chat_id TEXT PRIMARY KEY,
+	name TEXT NOT NULL DEFAULT '',
+	owner_userid TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	dismissed_at BIGINT
+);
+CREATE TABLE wecom_group_members (
+	chat_id TEXT NOT NULL,
+	member_id TEXT NOT NULL,
+	customer_id BIGINT,
+	joined_at BIGINT NOT NULL,
+	PRIMARY KEY (chat_id, member_id)
+);
+CREATE INDEX wecom_group_members_customer ON wecom_group_members(customer_id);
+CREATE TABLE wecom_tags (
+	wecom_id TEXT PRIMARY KEY,
+	tag_id BIGINT NOT NULL UNIQUE,
+	wecom_group_id TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX wecom_tags_group ON wecom_tags(wecom_group_id);
+CREATE TABLE wecom_tokens (
+	name TEXT PRIMARY KEY,
+	token TEXT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the number of the newest migration.
