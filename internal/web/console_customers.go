@@ -218,6 +218,7 @@ type profileData struct {
 	OlderURL   string
 	Older      bool // this is not the newest page of the timeline
 	Merges     []store.Merge
+	Tags       *profileTags // tags with their groups, history, and what can be added
 }
 
 const timelineLimit = 30
@@ -282,6 +283,9 @@ func (s *Server) customerPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		d.Merges, err = s.Store.Merges(ctx, c.ID)
+	}
+	if err == nil {
+		d.Tags, err = s.customerTags(r, c.ID)
 	}
 	if err != nil {
 		s.serverError(w, r, err)
