@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
 	"github.com/siyu-scrm/siyu/internal/web"
+	"github.com/siyu-scrm/siyu/internal/wecom"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -72,6 +74,7 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	// are applied by a loop over the audience engine.
 	srv.TagRules = tagrule.New(st, srv.RuleMembers)
 	go srv.TagRules.Watch(ctx, engine, tagRuleInterval, log)
+	go wecom.Serve(ctx, st, os.Getenv, log) // applies WeCom callbacks queued by /wecom/callback
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -16,6 +16,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
+	"github.com/siyu-scrm/siyu/internal/tag"
 	"github.com/siyu-scrm/siyu/internal/wecom"
 	"github.com/siyu-scrm/siyu/internal/wecom/wecomtest"
 )
@@ -309,3 +310,9 @@ func TestUnconfiguredRefuses(t *testing.T) {
 		}
 	})
 }
+
+func customerIdentity(kind, value string) customer.Identity {
+	return customer.Identity{Kind: customer.IdentityKind(kind), Value: value}
+}
+
+func tagCause() tag.Cause { return tag.Cause{Reason: tag.ReasonManual} }

@@ -496,3 +496,27 @@ func (a *applier) tagLibrary() error {
 }
 
 func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }
+
+// Serve runs the worker for siyu serve until ctx ends: it reads the configuration (settings,
+// then getenv), reads WeCom's API when a secret is configured (a secret set later takes
+// effect at the next start), and drains the inbox every second, which also picks up events
+// that another instance queued.
+func Serve(ctx context.Context, st *store.Store, getenv func(string) string, log *slog.Logger) {
+	w := &Worker{Store: st, Log: log}
+	cfg, err := LoadConfig(ctx, st, getenv)
+	if err != nil {
+		log.Error("wecom worker: configuration", "err", err)
+	}
+	if cfg.APIReady() {
+		client, err := NewClient(cfg, st)
+		if err != nil {
+			log.Error("wecom worker: api client", "err", err)
+		} else {
+			w.API = client
+		}
+	}
+	if cfg.CallbackReady() {
+		log.Info("wecom worker started", "config", cfg, "api", w.API != nil)
+	}
+	w.Run(ctx, nil, time.Second)
+}
