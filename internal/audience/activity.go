@@ -169,20 +169,7 @@ func (a *activity) any(r segment.Range, within *roaring.Bitmap, ratio uint64) *r
 func (a *activity) sumOf(id uint32, r segment.Range) (count, amount int64, found bool) {
 	if t := a.tab; t != nil && id+1 < uint32(len(t.off)) {
 		if lo, hi, ok := t.bounds(a.tag, r); ok {
-			for i := t.off[id]; i < t.off[id+1]; i++ {
-				e := t.ent[i]
-				if e < lo {
-					continue
-				}
-				if e > hi {
-					break
-				}
-				found = true
-				count += int64(e & 0xff)
-				if t.amt != nil {
-					amount += int64(t.amt[i])
-				}
-			}
+			count, amount, found = t.sum(t.off[id], t.off[id+1], lo, hi)
 		}
 	}
 	for _, x := range a.over[id] {
@@ -370,26 +357,30 @@ func (t *table) scanBatch(ids []uint32, lo, hi uint32, s *sums) {
 	}
 	s.sink += sink
 	for j, id := range ids {
-		var c, m int64
-		found := false
-		for i := from[j]; i < to[j]; i++ {
-			e := ent[i]
-			if e < lo {
-				continue
-			}
-			if e > hi {
-				break
-			}
-			found = true
-			c += int64(e & 0xff)
-			if amt != nil {
-				m += int64(amt[i])
-			}
-		}
-		if found {
+		if c, m, found := t.sum(from[j], to[j], lo, hi); found {
 			s.ids, s.count, s.amount = append(s.ids, id), append(s.count, c), append(s.amount, m)
 		}
 	}
+}
+
+// sum adds up the counts (and amounts) of the entries from..to-1 that lie between lo and hi,
+// and says whether there were any.
+func (t *table) sum(from, to, lo, hi uint32) (count, amount int64, found bool) {
+	for i := from; i < to; i++ {
+		e := t.ent[i]
+		if e < lo {
+			continue
+		}
+		if e > hi {
+			break
+		}
+		found = true
+		count += int64(e & 0xff)
+		if t.amt != nil {
+			amount += int64(t.amt[i])
+		}
+	}
+	return count, amount, found
 }
 
 // tableBuilder collects a table's rows during a rebuild.
