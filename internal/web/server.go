@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/siyu-scrm/siyu/internal/audience"
-	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
 )
@@ -25,10 +24,6 @@ type Server struct {
 	// TagRules runs tag rules: event rules inside the ingestion transaction, back-fills for
 	// the API. Nil makes one whose condition rules resolve through RuleMembers.
 	TagRules *tagrule.Runner
-	// SOPs defines SOPs, plans event-triggered ones inside the ingestion transaction and
-	// serves the task inbox. Nil makes one whose audiences resolve through SOPMembers (its
-	// jobs then run only where a scheduler is started: siyu serve).
-	SOPs *sop.Service
 	Log      *slog.Logger
 	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
 	// that terminates it).
@@ -58,9 +53,6 @@ func (s *Server) Handler() http.Handler {
 		s.TagRules = tagrule.New(s.Store, s.RuleMembers)
 	}
 	s.tagJobs = tagrule.NewJobs(s.TagRules, s.Log)
-	if s.SOPs == nil {
-		s.SOPs = sop.NewService(s.Store, s.SOPMembers, s.Log)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
