@@ -29,6 +29,49 @@ type activity struct {
 	over   map[uint32][]delta
 	overBM *roaring.Bitmap                 // keys of over
 	added  map[segment.Day]*roaring.Bitmap // customers with overlay entries, by day
+	active activeCache
+}
+
+// activeCache keeps, for an event name, who was active in the windows recent queries united
+// day bitmaps for, so that the next query intersects one bitmap. A new event adds its customer
+// to the windows holding its day; any other change of an activity drops them.
+type activeCache struct {
+	mu sync.Mutex
+	m  map[segment.Range]*roaring.Bitmap
+}
+
+// activeCacheSize bounds the windows kept per event name; when full the cache starts afresh.
+const activeCacheSize = 4
+
+func (c *activeCache) get(r segment.Range, unite func() *roaring.Bitmap) *roaring.Bitmap {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.m[r]; ok {
+		return b
+	}
+	b := unite()
+	if c.m == nil || len(c.m) >= activeCacheSize {
+		c.m = map[segment.Range]*roaring.Bitmap{}
+	}
+	c.m[r] = b
+	return b
+}
+
+// add records an event of customer id on day d.
+func (c *activeCache) add(id uint32, d segment.Day) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for r, b := range c.m {
+		if r.Contains(d) {
+			b.Add(id)
+		}
+	}
+}
+
+func (c *activeCache) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
 }
 
 // delta is an overlay entry: a change of one customer's count (and amount) on one day.
@@ -43,6 +86,11 @@ func newActivity(orders bool) *activity {
 
 // bump adds to a customer's count (and amount) on a day, in the overlay.
 func (a *activity) bump(id uint32, d segment.Day, count, amount int64) {
+	if a.orders || count < 0 {
+		a.active.reset()
+	} else {
+		a.active.add(id, d)
+	}
 	ds := a.over[id]
 	for i := range ds {
 		if ds[i].day == d {
@@ -142,12 +190,15 @@ func (a *activity) any(r segment.Range, within *roaring.Bitmap, ratio uint64) *r
 		return out
 	}
 	if !a.orders {
-		for d, b := range a.added {
-			if d >= r.From && d <= r.To {
-				base = append(base, b)
+		all := a.active.get(r, func() *roaring.Bitmap {
+			for d, b := range a.added {
+				if d >= r.From && d <= r.To {
+					base = append(base, b)
+				}
 			}
-		}
-		return roaring.And(roaring.FastOr(base...), within)
+			return roaring.FastOr(base...)
+		})
+		return roaring.And(all, within)
 	}
 	out := roaring.And(roaring.FastOr(base...), within)
 	// The overlay can add a day's orders or take them back: look at those customers one by one.
