@@ -149,12 +149,19 @@ func (r reporter) Add(n int64) { r.p.Add(int(n)) }
 func printTrees(w io.Writer, label string, trees, baseline []audience.TreeResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := "  " + label + "\tcount\tp50\tp99"
+	first := len(trees) > 0 && trees[0].First > 0
+	if first {
+		head += "\tfirst"
+	}
 	if baseline != nil {
 		head += "\tvs engine p50"
 	}
 	fmt.Fprintln(tw, head)
 	for i, t := range trees {
 		line := fmt.Sprintf("  %s\t%d\t%v\t%v", t.Name, t.Count, t.P50.Round(time.Microsecond), t.P99.Round(time.Microsecond))
+		if first {
+			line += fmt.Sprintf("\t%v", t.First.Round(time.Microsecond))
+		}
 		if baseline != nil && baseline[i].P50 > 0 {
 			line += fmt.Sprintf("\t%.0f×", float64(t.P50)/float64(baseline[i].P50))
 			if baseline[i].Count != t.Count {
