@@ -16,6 +16,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/config"
 	"github.com/siyu-scrm/siyu/internal/progress"
 	"github.com/siyu-scrm/siyu/internal/segmentsvc"
+	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
 	"github.com/siyu-scrm/siyu/internal/web"
@@ -74,6 +75,10 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	// are applied by a loop over the audience engine.
 	srv.TagRules = tagrule.New(st, srv.RuleMembers)
 	go srv.TagRules.Watch(ctx, engine, tagRuleInterval, log)
+	// SOPs: event triggers plan in the ingestion transaction (through srv); a scheduler runs
+	// due touches, schedule, date and audience firings, and task expiry.
+	srv.SOPs = sop.NewService(st, srv.SOPMembers, log)
+	go srv.SOPs.Run(ctx, sopInterval)
 	go wecom.Serve(ctx, st, os.Getenv, log) // applies WeCom callbacks queued by /wecom/callback
 	hs := &http.Server{
 		Handler:           srv.Handler(),
@@ -113,6 +118,10 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 // tagRuleInterval is how often condition tag rules are applied: a customer who comes to
 // match a rule's condition gets its tags within about this long.
 const tagRuleInterval = 3 * time.Second
+
+// sopInterval is how often the SOP scheduler looks for due jobs when nothing wakes it (an
+// ingested event wakes it at once).
+const sopInterval = 500 * time.Millisecond
 
 // startAudience creates the audience engine, subscribes it to every commit and rebuilds it
 // from the store in the background (with progress in the log); its habits are recomputed

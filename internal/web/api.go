@@ -98,6 +98,21 @@ var apiRoutes = []apiRoute{
 	{"POST", "/api/v1/models/lifecycle/run", "runLifecycle", (*Server).apiRunLifecycle, modelOperators, false},
 	{"GET", "/api/v1/models/lifecycle", "getLifecycle", (*Server).apiGetLifecycle, readers, false},
 	{"GET", "/api/v1/customers/{id}/models", "getCustomerModels", (*Server).apiGetCustomerModels, readers, false},
+
+	{"GET", "/api/v1/sops", "listSOPs", (*Server).apiListSOPs, sopOperators, false},
+	{"POST", "/api/v1/sops", "createSOP", (*Server).apiCreateSOP, sopOperators, false},
+	{"GET", "/api/v1/sops/{id}", "getSOP", (*Server).apiGetSOP, sopOperators, false},
+	{"PUT", "/api/v1/sops/{id}", "updateSOP", (*Server).apiUpdateSOP, sopOperators, false},
+	{"DELETE", "/api/v1/sops/{id}", "archiveSOP", (*Server).apiArchiveSOP, sopOperators, false},
+	{"POST", "/api/v1/sops/{id}/enable", "enableSOP", (*Server).apiEnableSOP, sopOperators, false},
+	{"POST", "/api/v1/sops/{id}/pause", "pauseSOP", (*Server).apiPauseSOP, sopOperators, false},
+	{"GET", "/api/v1/sops/{id}/versions", "listSOPVersions", (*Server).apiSOPVersions, sopOperators, false},
+	{"GET", "/api/v1/sops/{id}/preview", "previewSOP", (*Server).apiPreviewSOP, sopOperators, false},
+	{"GET", "/api/v1/sops/{id}/dry-run", "dryRunSOP", (*Server).apiDryRunSOP, sopOperators, false},
+	{"POST", "/api/v1/sops/{id}/start", "startSOP", (*Server).apiStartSOP, sopOperators, false},
+	{"GET", "/api/v1/tasks", "listTasks", (*Server).apiListTasks, nil, false},
+	{"POST", "/api/v1/tasks/{id}/done", "finishTask", (*Server).apiTaskDone, nil, false},
+	{"POST", "/api/v1/tasks/{id}/skip", "skipTask", (*Server).apiTaskSkip, nil, false},
 }
 
 // apiBodyLimit caps every JSON API request body.

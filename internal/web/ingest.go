@@ -3,7 +3,9 @@ package web
 import (
 	"net/http"
 
+	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/ingest"
+	"github.com/siyu-scrm/siyu/internal/store"
 )
 
 // routesIngest mounts the Segment-compatible ingestion API (internal/ingest): POST /v1/identify,
@@ -15,12 +17,26 @@ func (s *Server) routesIngest(mux *http.ServeMux) {
 		Count: func(typ, outcome string) {
 			s.metrics.Ingested.WithLabelValues(typ, outcome).Inc()
 		},
-		// Event rules tag customers in the transaction that stores their events; a failing
-		// rule is logged and the events are stored anyway (tagrule.Runner.AfterStore).
-		AfterStore: s.TagRules.AfterStore(s.Log),
+		// Event rules tag customers, and event-triggered SOPs plan their touches, in the
+		// transaction that stores their events; a failing rule or SOP is logged and the events
+		// are stored anyway (tagrule.Runner.AfterStore, sop.Service.AfterStore).
+		AfterStore: afterStoreAll(s.TagRules.AfterStore(s.Log), s.SOPs.AfterStore(s.Log)),
 	})
 	for _, p := range ingest.Paths {
 		mux.Handle("POST "+p, h)
 		mux.Handle("OPTIONS "+p, h)
+	}
+}
+
+// afterStoreAll runs ingestion hooks in order in the same transaction; the first error
+// stops them and fails the transaction.
+func afterStoreAll(hooks ...func(tx *store.Tx, evts []*event.Event) error) func(tx *store.Tx, evts []*event.Event) error {
+	return func(tx *store.Tx, evts []*event.Event) error {
+		for _, h := range hooks {
+			if err := h(tx, evts); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }

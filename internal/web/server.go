@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/siyu-scrm/siyu/internal/audience"
+	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
 )
@@ -24,7 +25,11 @@ type Server struct {
 	// TagRules runs tag rules: event rules inside the ingestion transaction, back-fills for
 	// the API. Nil makes one whose condition rules resolve through RuleMembers.
 	TagRules *tagrule.Runner
-	Log      *slog.Logger
+	// SOPs defines SOPs, plans event-triggered ones inside the ingestion transaction and
+	// serves the task inbox. Nil makes one whose audiences resolve through SOPMembers (its
+	// jobs then run only where a scheduler is started: siyu serve).
+	SOPs *sop.Service
+	Log  *slog.Logger
 	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
 	// that terminates it).
 	SecureCookies bool
@@ -39,7 +44,7 @@ type Server struct {
 }
 
 // Handler builds the router. Every route is authenticated except ingestion (write key),
-// sign-in, static assets, health, metrics and the WeCom callback (signature-checked).
+// sign-in, static assets, health and metrics.
 func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
@@ -53,13 +58,15 @@ func (s *Server) Handler() http.Handler {
 		s.TagRules = tagrule.New(s.Store, s.RuleMembers)
 	}
 	s.tagJobs = tagrule.NewJobs(s.TagRules, s.Log)
+	if s.SOPs == nil {
+		s.SOPs = sop.NewService(s.Store, s.SOPMembers, s.Log)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	s.routesIngest(mux)
 	s.routesAPI(mux)
 	s.routesConsole(mux)
-	s.routesWeCom(mux)
 	return s.observe(mux)
 }
 
