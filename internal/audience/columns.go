@@ -87,25 +87,13 @@ func (c *unionCache) reset() {
 	c.mu.Unlock()
 }
 
-// unionIn returns the union of bs among within. Few candidates next to many members: each
-// bitmap is intersected with the candidates first, and the small results united; else the
-// union over all customers (cached under key) is intersected with them.
+// unionIn returns the union of bs among within: the union over all customers, computed once
+// and cached under key, intersected with the candidates.
 func (st *state) unionIn(key string, bs []*roaring.Bitmap, within *roaring.Bitmap) *roaring.Bitmap {
-	var total uint64
-	for _, b := range bs {
-		total += b.GetCardinality()
+	if len(bs) < 2 {
+		return roaring.And(roaring.FastOr(bs...), within)
 	}
-	if within.GetCardinality()*4 >= total {
-		if len(bs) < 2 {
-			return roaring.And(roaring.FastOr(bs...), within)
-		}
-		return roaring.And(st.unions.get(key, bs), within)
-	}
-	parts := make([]*roaring.Bitmap, len(bs))
-	for i, b := range bs {
-		parts[i] = roaring.And(b, within)
-	}
-	return roaring.FastOr(parts...)
+	return roaring.And(st.unions.get(key, bs), within)
 }
 
 // textColumn keeps one string per customer in an arena, for high-cardinality text (name,

@@ -301,7 +301,7 @@ func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roa
 			return roaring.New()
 		}
 		if cmp == "is_set" {
-			return roaring.Or(pair[0], pair[1])
+			return st.unionIn(field+" is_set", pair[:], within)
 		}
 		if v, _ := value.(bool); v {
 			return pair[1]
