@@ -44,7 +44,7 @@ type Server struct {
 }
 
 // Handler builds the router. Every route is authenticated except ingestion (write key),
-// sign-in, static assets, health and metrics.
+// sign-in, static assets, health, metrics and the WeCom callback (signature-checked).
 func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
@@ -67,6 +67,7 @@ func (s *Server) Handler() http.Handler {
 	s.routesIngest(mux)
 	s.routesAPI(mux)
 	s.routesConsole(mux)
+	s.routesWeCom(mux)
 	return s.observe(mux)
 }
 
