@@ -138,16 +138,43 @@ func (s *Store) ScanEventDays(ctx context.Context, offsetSeconds int, maxID int6
 	if maxID <= 0 {
 		maxID = 1<<62 - 1
 	}
-	q := fmt.Sprintf(`SELECT customer_id, name, (ts + %d) / 86400000 AS day, COUNT(*) FROM events WHERE {{where}} name <> '' AND id <= %d GROUP BY customer_id, name, (ts + %d) / 86400000`, offsetSeconds*1000, maxID, offsetSeconds*1000)
-	return s.scanRows(ctx, q, nil, func(r interface{ Scan(...any) error }) error {
-		var c, n, d int64
-		var name string
-		if err := r.Scan(&c, &name, &d, &n); err != nil {
+	// Reading the (customer_id, name, ts) index in order and counting runs of one customer,
+	// name and day here is several times faster than a GROUP BY on a computed day, which makes
+	// the database sort every event first.
+	q := `SELECT customer_id, name, ts FROM events WHERE name <> '' AND id <= ? ORDER BY customer_id, name, ts`
+	if s.engine == SQLite {
+		q = `SELECT customer_id, name, ts FROM events INDEXED BY events_customer_name_ts WHERE name <> '' AND id <= ? ORDER BY customer_id, name, ts`
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q), maxID)
+	if err != nil {
+		return fmt.Errorf("scan event days: %w", err)
+	}
+	defer rows.Close()
+	off := int64(offsetSeconds) * 1000
+	var (
+		curC, curD, n int64
+		curName       string
+		c, ts         int64
+		name          string
+	)
+	for rows.Next() {
+		if err := rows.Scan(&c, &name, &ts); err != nil {
 			return err
 		}
-		fn(c, name, int32(d), n)
-		return nil
-	})
+		d := (ts + off) / 86400000
+		if n > 0 && (c != curC || d != curD || name != curName) {
+			fn(curC, curName, int32(curD), n)
+			n = 0
+		}
+		if n == 0 {
+			curC, curD, curName = c, d, name
+		}
+		n++
+	}
+	if n > 0 {
+		fn(curC, curName, int32(curD), n)
+	}
+	return rows.Err()
 }
 
 // ScanOrderDays calls fn with each customer's paid orders per day (count and net amount in
