@@ -195,6 +195,9 @@ func (s *Store) ScanOrderDays(ctx context.Context, offsetSeconds int, customers 
 // each customer (customers: some; nil: all) had in each hour of the day and ISO weekday since
 // sinceMS until untilMS (inclusive), in a zone offsetSeconds east of UTC. 1970-01-01 was a Thursday (ISO weekday 4).
 func (s *Store) ScanHourCounts(ctx context.Context, orders bool, offsetSeconds int, sinceMS, untilMS int64, customers []int64, fn func(customerID int64, hour, weekday int, count int64)) error {
+	if !orders && customers == nil {
+		return s.scanEventHours(ctx, offsetSeconds, sinceMS, untilMS, fn)
+	}
 	table, ts, extra := "events", "ts", ""
 	if orders {
 		table, ts, extra = "orders", "paid_at", " AND status <> 'refunded'"
@@ -210,6 +213,54 @@ func (s *Store) ScanHourCounts(ctx context.Context, orders bool, offsetSeconds i
 		fn(c, int(h), int(wd), n)
 		return nil
 	})
+}
+
+// scanEventHours is ScanHourCounts over every customer's events: it reads the covering
+// (customer_id, name, ts) index in customer order and counts each customer's hours here, which
+// is many times faster than a GROUP BY on computed hours over millions of events.
+func (s *Store) scanEventHours(ctx context.Context, offsetSeconds int, sinceMS, untilMS int64, fn func(customerID int64, hour, weekday int, count int64)) error {
+	q := `SELECT customer_id, ts FROM events WHERE ts BETWEEN ? AND ? ORDER BY customer_id`
+	if s.engine == SQLite {
+		q = `SELECT customer_id, ts FROM events INDEXED BY events_customer_name_ts WHERE ts BETWEEN ? AND ? ORDER BY customer_id`
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q), sinceMS, untilMS)
+	if err != nil {
+		return fmt.Errorf("scan event hours: %w", err)
+	}
+	defer rows.Close()
+	off := int64(offsetSeconds) * 1000
+	var (
+		counts [24][8]int64
+		cur    int64 = -1
+		c, ts  int64
+	)
+	flush := func() {
+		for h := range counts {
+			for wd := 1; wd <= 7; wd++ {
+				if counts[h][wd] > 0 {
+					fn(cur, h, wd, counts[h][wd])
+					counts[h][wd] = 0
+				}
+			}
+		}
+	}
+	for rows.Next() {
+		if err := rows.Scan(&c, &ts); err != nil {
+			return err
+		}
+		if c != cur {
+			if cur >= 0 {
+				flush()
+			}
+			cur = c
+		}
+		local := ts + off
+		counts[(local/3600000)%24][(local/86400000+3)%7+1]++
+	}
+	if cur >= 0 {
+		flush()
+	}
+	return rows.Err()
 }
 
 // MaxEventID is the highest event row id (0 when there are none).
