@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/locale"
 	"github.com/siyu-scrm/siyu/internal/staff"
+	"github.com/siyu-scrm/siyu/internal/store"
 )
 
 // The console: server-rendered pages in zh-CN (default) or English, assets embedded. Handler
@@ -271,6 +273,20 @@ func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	s.Log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	s.renderError(w, r, http.StatusInternalServerError)
+}
+
+// loadFailed answers a page whose record could not be read, and reports whether it did: the
+// 404 page when there is no such record, the 500 page for any other error.
+func (s *Server) loadFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		s.renderError(w, r, http.StatusNotFound)
+	default:
+		s.serverError(w, r, err)
+	}
+	return true
 }
 
 // comingSoon is the page of a section not built yet.

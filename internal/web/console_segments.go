@@ -108,12 +108,7 @@ func (s *Server) segmentPage(w http.ResponseWriter, r *http.Request) {
 	d := segmentData{}
 	if r.PathValue("id") != "" {
 		g, err := s.segments().Get(r.Context(), pathInt(r, "id"))
-		if errors.Is(err, store.ErrNotFound) {
-			s.renderError(w, r, http.StatusNotFound)
-			return
-		}
-		if err != nil {
-			s.serverError(w, r, err)
+		if s.loadFailed(w, r, err) {
 			return
 		}
 		b, _ := json.Marshal(g.Tree)
@@ -240,12 +235,7 @@ func (s *Server) saveSegmentForm(w http.ResponseWriter, r *http.Request) {
 	d := segmentData{Name: r.PostFormValue("name"), Desc: r.PostFormValue("description"), Tree: strings.TrimSpace(r.PostFormValue("tree"))}
 	if r.PathValue("id") != "" {
 		g, err := svc.Get(ctx, pathInt(r, "id"))
-		if errors.Is(err, store.ErrNotFound) {
-			s.renderError(w, r, http.StatusNotFound)
-			return
-		}
-		if err != nil {
-			s.serverError(w, r, err)
+		if s.loadFailed(w, r, err) {
 			return
 		}
 		d.Segment = g
@@ -315,12 +305,7 @@ func (s *Server) saveSegmentForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteSegmentForm(w http.ResponseWriter, r *http.Request) {
 	svc := s.segments()
 	g, err := svc.Get(r.Context(), pathInt(r, "id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.renderError(w, r, http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
+	if s.loadFailed(w, r, err) {
 		return
 	}
 	back := "/segments/" + strconv.FormatInt(g.ID, 10)

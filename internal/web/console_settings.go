@@ -186,12 +186,7 @@ type staffEditData struct {
 func (s *Server) staffMember(w http.ResponseWriter, r *http.Request) (*staff.Staff, bool) {
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	m, err := s.Store.StaffByID(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.renderError(w, r, http.StatusNotFound)
-		return nil, false
-	}
-	if err != nil {
-		s.serverError(w, r, err)
+	if s.loadFailed(w, r, err) {
 		return nil, false
 	}
 	return m, true

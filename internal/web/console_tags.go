@@ -200,12 +200,7 @@ func (s *Server) createTagGroupForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) updateTagGroupForm(w http.ResponseWriter, r *http.Request) {
 	id := pathInt(r, "id")
 	g, err := s.Store.TagGroup(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.renderError(w, r, http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
+	if s.loadFailed(w, r, err) {
 		return
 	}
 	g.Name, g.Kind, g.Exclusive = r.PostFormValue("name"), tag.Kind(r.PostFormValue("kind")), r.PostFormValue("exclusive") == "on"
@@ -343,12 +338,7 @@ func (s *Server) createTagForm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateTagForm(w http.ResponseWriter, r *http.Request) {
 	t, err := s.Store.Tag(r.Context(), pathInt(r, "id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.renderError(w, r, http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
+	if s.loadFailed(w, r, err) {
 		return
 	}
 	t.Name = r.PostFormValue("name")
@@ -740,12 +730,7 @@ func (s *Server) tagRulePage(w http.ResponseWriter, r *http.Request) {
 	d := tagRuleData{Form: tagRuleForm{Enabled: true, Kind: tag.OnEvent, Add: map[int64]bool{}, Remove: map[int64]bool{}}}
 	if r.PathValue("id") != "" {
 		rule, err := s.Store.TagRule(r.Context(), pathInt(r, "id"))
-		if errors.Is(err, store.ErrNotFound) {
-			s.renderError(w, r, http.StatusNotFound)
-			return
-		}
-		if err != nil {
-			s.serverError(w, r, err)
+		if s.loadFailed(w, r, err) {
 			return
 		}
 		d.ID, d.Rule, d.Form = rule.ID, rule, ruleForm(rule)
@@ -760,12 +745,7 @@ func (s *Server) saveTagRuleForm(w http.ResponseWriter, r *http.Request) {
 	d := tagRuleData{Form: readRuleForm(r)}
 	if r.PathValue("id") != "" {
 		old, err := s.Store.TagRule(ctx, pathInt(r, "id"))
-		if errors.Is(err, store.ErrNotFound) {
-			s.renderError(w, r, http.StatusNotFound)
-			return
-		}
-		if err != nil {
-			s.serverError(w, r, err)
+		if s.loadFailed(w, r, err) {
 			return
 		}
 		d.ID, d.Rule = old.ID, old
@@ -816,12 +796,7 @@ func (s *Server) saveTagRuleForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteTagRuleForm(w http.ResponseWriter, r *http.Request) {
 	id := pathInt(r, "id")
 	rule, err := s.Store.TagRule(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.renderError(w, r, http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
+	if s.loadFailed(w, r, err) {
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
@@ -850,12 +825,7 @@ type ruleConfirm struct{ Rule *tag.Rule }
 func (s *Server) backfillTagRuleForm(w http.ResponseWriter, r *http.Request) {
 	id := pathInt(r, "id")
 	rule, err := s.Store.TagRule(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.renderError(w, r, http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
+	if s.loadFailed(w, r, err) {
 		return
 	}
 	_, err = s.tagJobs.Start(r.Context(), id)
@@ -956,12 +926,7 @@ func (s *Server) customerUntagForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := s.Store.Tag(r.Context(), pathInt(r, "tagId"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.renderError(w, r, http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
+	if s.loadFailed(w, r, err) {
 		return
 	}
 	if _, err := s.Store.RemoveTag(r.Context(), c.ID, t.ID, tag.Cause{By: principalFrom(r).StaffID(), Reason: tag.ReasonManual}); err != nil {
