@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -62,14 +60,8 @@ func (s *Server) apiGetSOP(w http.ResponseWriter, r *http.Request) {
 
 // readSpec reads an SOP spec body: 400 for bad JSON, 413 when too large.
 func readSpec(w http.ResponseWriter, r *http.Request) (*sop.Spec, bool) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sopBodyLimit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large", "")
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, "invalid_json", err.Error(), "")
+	data, ok := readBody(w, r, sopBodyLimit)
+	if !ok {
 		return nil, false
 	}
 	sp, err := sop.ParseSpec(data)

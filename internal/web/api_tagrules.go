@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,14 +47,8 @@ func (s *Server) apiGetTagRule(w http.ResponseWriter, r *http.Request) {
 
 // readRuleBody reads a rule body: 400 for what is not a JSON object, 413 when too large.
 func readRuleBody(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, ruleBodyLimit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large", "")
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, "invalid_json", err.Error(), "")
+	data, ok := readBody(w, r, ruleBodyLimit)
+	if !ok {
 		return nil, false
 	}
 	var obj map[string]json.RawMessage

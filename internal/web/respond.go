@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/siyu-scrm/siyu/internal/customer"
@@ -68,9 +69,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large", "")
+		if bodyTooLarge(w, err) {
 			return false
 		}
 		var ute *json.UnmarshalTypeError
@@ -81,5 +80,28 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 		writeError(w, http.StatusBadRequest, "invalid_json", err.Error(), "")
 		return false
 	}
+	return true
+}
+
+// readBody reads a request body of at most max bytes: 413 when it is larger, 400 when it
+// cannot be read.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		if !bodyTooLarge(w, err) {
+			writeError(w, http.StatusBadRequest, "invalid_json", err.Error(), "")
+		}
+		return nil, false
+	}
+	return data, true
+}
+
+// bodyTooLarge answers 413 when err is a body going over its limit, and reports whether it was.
+func bodyTooLarge(w http.ResponseWriter, err error) bool {
+	var mbe *http.MaxBytesError
+	if !errors.As(err, &mbe) {
+		return false
+	}
+	writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large", "")
 	return true
 }
