@@ -203,3 +203,16 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 	}
 	return n, true
 }
+
+// queryBool reads an optional flag query parameter: absent, 0 or false is false, 1 or true is
+// true, anything else is 400.
+func queryBool(w http.ResponseWriter, r *http.Request, name string) (bool, bool) {
+	switch r.URL.Query().Get(name) {
+	case "", "0", "false":
+		return false, true
+	case "1", "true":
+		return true, true
+	}
+	writeError(w, http.StatusBadRequest, "invalid_parameter", name+" must be 1 or 0", name)
+	return false, false
+}

@@ -79,13 +79,8 @@ func (s *Server) apiListCustomers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Limit = limit
-	count := false
-	switch q.Get("count") {
-	case "", "0", "false":
-	case "1", "true":
-		count = true
-	default:
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "count must be 1 or 0", "count")
+	count, ok := queryBool(w, r, "count")
+	if !ok {
 		return
 	}
 	if !store.ValidSort(f.Sort) {

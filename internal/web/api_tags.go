@@ -569,13 +569,8 @@ func (s *Server) bulkTags(w http.ResponseWriter, r *http.Request, adding bool) {
 			return
 		}
 	}
-	strict := false
-	switch q.Get("strict") {
-	case "", "0", "false":
-	case "1", "true":
-		strict = true
-	default:
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "strict must be 1 or 0", "strict")
+	strict, ok := queryBool(w, r, "strict")
+	if !ok {
 		return
 	}
 	var (
