@@ -182,7 +182,15 @@ func (s *Service) attrKeys(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
-func row(sp *Spec) (*store.SOPRow, error) {
+// validRow checks sp against what the store knows (env) and makes the row it is saved as.
+func (s *Service) validRow(ctx context.Context, sp *Spec) (*store.SOPRow, error) {
+	env, err := s.env(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := sp.Validate(env); err != nil {
+		return nil, err
+	}
 	b, err := json.Marshal(sp)
 	if err != nil {
 		return nil, err
@@ -196,14 +204,7 @@ func row(sp *Spec) (*store.SOPRow, error) {
 
 // Create validates and saves a new SOP, paused (enable it after a dry run).
 func (s *Service) Create(ctx context.Context, sp *Spec, by int64) (*store.SOPRow, error) {
-	env, err := s.env(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.Validate(env); err != nil {
-		return nil, err
-	}
-	r, err := row(sp)
+	r, err := s.validRow(ctx, sp)
 	if err != nil {
 		return nil, err
 	}
@@ -218,14 +219,7 @@ func (s *Service) Create(ctx context.Context, sp *Spec, by int64) (*store.SOPRow
 // were planned with; new entries use the new one. An enabled SOP's trigger restarts on the
 // new version.
 func (s *Service) Update(ctx context.Context, id int64, sp *Spec, by int64) (*store.SOPRow, error) {
-	env, err := s.env(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.Validate(env); err != nil {
-		return nil, err
-	}
-	r, err := row(sp)
+	r, err := s.validRow(ctx, sp)
 	if err != nil {
 		return nil, err
 	}
