@@ -106,20 +106,41 @@ func nullID(id int64) any {
 	return id
 }
 
-// CreateTagGroup adds a group at the end of the list (or at g.Position when set) and sets
-// g.ID. Kind "" means custom.
-func (s *Store) CreateTagGroup(ctx context.Context, g *tag.Group) error {
+// cleanTagGroup trims g's name and checks it and g's kind.
+func cleanTagGroup(g *tag.Group) error {
 	name, err := tag.CleanName("name", g.Name)
 	if err != nil {
 		return err
-	}
-	if g.Kind == "" {
-		g.Kind = tag.Custom
 	}
 	if !g.Kind.Valid() {
 		return &customer.FieldError{Field: "kind", Reason: fmt.Sprintf("unknown kind %q (want follow_up, source, attribute, campaign or custom)", g.Kind)}
 	}
 	g.Name = name
+	return nil
+}
+
+// cleanTag trims t's name and checks it and t's color.
+func cleanTag(t *tag.Tag) error {
+	name, err := tag.CleanName("name", t.Name)
+	if err != nil {
+		return err
+	}
+	if err := tag.CheckColor(t.Color); err != nil {
+		return err
+	}
+	t.Name = name
+	return nil
+}
+
+// CreateTagGroup adds a group at the end of the list (or at g.Position when set) and sets
+// g.ID. Kind "" means custom.
+func (s *Store) CreateTagGroup(ctx context.Context, g *tag.Group) error {
+	if g.Kind == "" {
+		g.Kind = tag.Custom
+	}
+	if err := cleanTagGroup(g); err != nil {
+		return err
+	}
 	return s.InTx(ctx, func(tx *Tx) error {
 		if g.Position == 0 {
 			if err := tx.row(`SELECT COALESCE(MAX(position), 0) + 1 FROM tag_groups`).Scan(&g.Position); err != nil {
@@ -144,14 +165,9 @@ func (s *Store) CreateTagGroup(ctx context.Context, g *tag.Group) error {
 // Making it single-choice is refused (ErrConflict and a *tag.ExclusiveConflictError) while
 // customers hold more than one of its tags. Position is changed with ReorderTagGroups.
 func (s *Store) UpdateTagGroup(ctx context.Context, g *tag.Group) error {
-	name, err := tag.CleanName("name", g.Name)
-	if err != nil {
+	if err := cleanTagGroup(g); err != nil {
 		return err
 	}
-	if !g.Kind.Valid() {
-		return &customer.FieldError{Field: "kind", Reason: fmt.Sprintf("unknown kind %q (want follow_up, source, attribute, campaign or custom)", g.Kind)}
-	}
-	g.Name = name
 	return s.InTx(ctx, func(tx *Tx) error {
 		old, err := tx.tagGroup(g.ID)
 		if err != nil {
@@ -341,14 +357,9 @@ func (tx *Tx) moveTags(g *tag.Group, into int64) error {
 
 // CreateTag adds a tag to a group (at the end, or at t.Position when set) and sets t.ID.
 func (s *Store) CreateTag(ctx context.Context, t *tag.Tag) error {
-	name, err := tag.CleanName("name", t.Name)
-	if err != nil {
+	if err := cleanTag(t); err != nil {
 		return err
 	}
-	if err := tag.CheckColor(t.Color); err != nil {
-		return err
-	}
-	t.Name = name
 	return s.InTx(ctx, func(tx *Tx) error {
 		g, err := tx.tagGroup(t.GroupID)
 		if errors.Is(err, ErrNotFound) {
@@ -380,14 +391,9 @@ func (s *Store) CreateTag(ctx context.Context, t *tag.Tag) error {
 // name the tag keep working (they hold its id). The group does not change here: see
 // DeleteTagGroup with MoveTags.
 func (s *Store) UpdateTag(ctx context.Context, t *tag.Tag) error {
-	name, err := tag.CleanName("name", t.Name)
-	if err != nil {
+	if err := cleanTag(t); err != nil {
 		return err
 	}
-	if err := tag.CheckColor(t.Color); err != nil {
-		return err
-	}
-	t.Name = name
 	return s.InTx(ctx, func(tx *Tx) error {
 		old, err := tx.tag(t.ID)
 		if err != nil {
