@@ -24,9 +24,6 @@ func Customers(ctx context.Context, st *store.Store, r io.Reader, opts Options) 
 	if err != nil {
 		return rep, fmt.Errorf("import customers: %w", err)
 	}
-	if err := hasIdentityColumn(src.cols); err != nil {
-		return rep, fmt.Errorf("import customers: %w", err)
-	}
 	im := &customerImport{cols: src.cols, source: opts.Source, owners: map[string]bool{}}
 	members, err := st.ListStaff(ctx)
 	if err != nil {

@@ -112,6 +112,9 @@ type source struct {
 	headers map[string]string // field or attr:KEY → header, to name columns in errors
 }
 
+// openSource opens a CSV file whose columns are named by table's aliases (and attribute
+// columns when attrs). Every import names customers: a file with no identity column is
+// refused.
 func openSource(r io.Reader, opts *Options, rep *Report, table aliasTable, attrs bool) (*source, error) {
 	dec, enc, err := decode(r, opts.Encoding)
 	if err != nil {
@@ -152,6 +155,9 @@ func openSource(r io.Reader, opts *Options, rep *Report, table aliasTable, attrs
 		if _, ok := s.headers[key]; !ok {
 			s.headers[key] = c.header
 		}
+	}
+	if err := hasIdentityColumn(cols); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

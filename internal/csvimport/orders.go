@@ -27,9 +27,6 @@ func Orders(ctx context.Context, st *store.Store, r io.Reader, opts Options) (*R
 	if err != nil {
 		return rep, fmt.Errorf("import orders: %w", err)
 	}
-	if err := hasIdentityColumn(src.cols); err != nil {
-		return rep, fmt.Errorf("import orders: %w", err)
-	}
 	for _, need := range []struct{ field, example string }{{fOrderID, "订单号"}, {fAmount, "实付金额"}, {fPaidAt, "支付时间"}} {
 		if _, ok := src.headers[need.field]; !ok {
 			return rep, fmt.Errorf("import orders: no %s column (e.g. %s), or map one with --map", need.field, need.example)
