@@ -190,21 +190,13 @@ func (s *Store) DefineAttr(ctx context.Context, d customer.AttrDef) error {
 // SQLite it never waits for the write lock.
 func (s *Store) AttrDefs(ctx context.Context) ([]customer.AttrDef, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT key, type, label, created_at FROM attribute_defs ORDER BY key`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []customer.AttrDef{}
-	for rows.Next() {
+	return collect(rows, err, func(sc interface{ Scan(...any) error }) (customer.AttrDef, error) {
 		var d customer.AttrDef
 		var created int64
-		if err := rows.Scan(&d.Key, &d.Type, &d.Label, &created); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&d.Key, &d.Type, &d.Label, &created)
 		d.CreatedAt = fromMS(created)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, err
+	})
 }
 
 // staffIDByLogin finds the owner named in a patch.
@@ -644,20 +636,16 @@ func (s *Store) Customer(ctx context.Context, id int64) (*customer.Customer, err
 // Identities lists a customer's identities, strongest first.
 func (s *Store) Identities(ctx context.Context, customerID int64) ([]customer.Identity, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kind, value FROM identities WHERE customer_id = ? ORDER BY kind, value`), customerID)
+	out, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (customer.Identity, error) {
+		var i customer.Identity
+		err := sc.Scan(&i.Kind, &i.Value)
+		return i, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []customer.Identity{}
-	for rows.Next() {
-		var i customer.Identity
-		if err := rows.Scan(&i.Kind, &i.Value); err != nil {
-			return nil, err
-		}
-		out = append(out, i)
-	}
 	customer.SortIdentities(out)
-	return out, rows.Err()
+	return out, nil
 }
 
 // CustomerByIdentity finds the customer an identity belongs to.
@@ -681,21 +669,13 @@ type Merge struct {
 // Merges lists the merges into a customer, newest first.
 func (s *Store) Merges(ctx context.Context, into int64) ([]Merge, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT from_id, into_id, reason, merged_at FROM customer_merges WHERE into_id = ? ORDER BY id DESC`), into)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Merge{}
-	for rows.Next() {
+	return collect(rows, err, func(sc interface{ Scan(...any) error }) (Merge, error) {
 		var m Merge
 		var at int64
-		if err := rows.Scan(&m.FromID, &m.IntoID, &m.Reason, &at); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&m.FromID, &m.IntoID, &m.Reason, &at)
 		m.MergedAt = fromMS(at)
-		out = append(out, m)
-	}
-	return out, rows.Err()
+		return m, err
+	})
 }
 
 // UpdateCustomer checks and applies a patch to one customer in one transaction.

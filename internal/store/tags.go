@@ -806,19 +806,10 @@ func (s *Store) TagGroup(ctx context.Context, id int64) (*tag.Group, error) {
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+tagCols+` FROM tags WHERE group_id = ? ORDER BY position, id`), id)
-	if err != nil {
+	if g.Tags, err = collect(rows, err, scanTag); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	g.Tags = []tag.Tag{}
-	for rows.Next() {
-		t, err := scanTag(rows)
-		if err != nil {
-			return nil, err
-		}
-		g.Tags = append(g.Tags, t)
-	}
-	return g, rows.Err()
+	return g, nil
 }
 
 // Tag returns one tag.
@@ -840,22 +831,14 @@ func (s *Store) CustomerTags(ctx context.Context, customerID int64) ([]tag.Assig
 		g.name, g.kind, ct.assigned_at, COALESCE(ct.assigned_by, 0), ct.reason, ct.ref
 		FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id JOIN tag_groups g ON g.id = t.group_id
 		WHERE ct.customer_id = ? ORDER BY g.position, g.id, t.position, t.id`), customerID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []tag.Assignment{}
-	for rows.Next() {
+	return collect(rows, err, func(sc interface{ Scan(...any) error }) (tag.Assignment, error) {
 		a := tag.Assignment{CustomerID: customerID}
 		var created, updated, at int64
-		if err := rows.Scan(&a.Tag.ID, &a.Tag.GroupID, &a.Tag.Name, &a.Tag.Color, &a.Tag.Position, &created, &updated,
-			&a.GroupName, &a.GroupKind, &at, &a.By, &a.Reason, &a.Ref); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&a.Tag.ID, &a.Tag.GroupID, &a.Tag.Name, &a.Tag.Color, &a.Tag.Position, &created, &updated,
+			&a.GroupName, &a.GroupKind, &at, &a.By, &a.Reason, &a.Ref)
 		a.Tag.CreatedAt, a.Tag.UpdatedAt, a.AssignedAt = fromMS(created), fromMS(updated), fromMS(at)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	})
 }
 
 // TagHistory returns a customer's tag history newest first: entries with an id below
@@ -870,21 +853,13 @@ func (s *Store) TagHistory(ctx context.Context, customerID, beforeID int64, limi
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT h.id, h.tag_id, COALESCE(t.name, ''), COALESCE(g.name, ''), h.action, h.at, COALESCE(h.by_staff, 0), h.reason, h.ref
 		FROM tag_history h LEFT JOIN tags t ON t.id = h.tag_id LEFT JOIN tag_groups g ON g.id = t.group_id
 		WHERE h.customer_id = ? AND h.id < ? ORDER BY h.id DESC LIMIT ?`), customerID, beforeID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []tag.HistoryEntry{}
-	for rows.Next() {
+	return collect(rows, err, func(sc interface{ Scan(...any) error }) (tag.HistoryEntry, error) {
 		h := tag.HistoryEntry{CustomerID: customerID}
 		var at int64
-		if err := rows.Scan(&h.ID, &h.TagID, &h.TagName, &h.GroupName, &h.Action, &at, &h.By, &h.Reason, &h.Ref); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&h.ID, &h.TagID, &h.TagName, &h.GroupName, &h.Action, &at, &h.By, &h.Reason, &h.Ref)
 		h.At = fromMS(at)
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		return h, err
+	})
 }
 
 // TagCounts returns how many customers hold each tag; tags nobody holds are absent.
