@@ -11,7 +11,6 @@ import (
 	"github.com/siyu-scrm/siyu/internal/config"
 	"github.com/siyu-scrm/siyu/internal/model"
 	"github.com/siyu-scrm/siyu/internal/segment"
-	"github.com/siyu-scrm/siyu/internal/store"
 )
 
 // runRFM computes RFM now (saving a snapshot, as the API's run does) and prints the class
@@ -28,14 +27,11 @@ func runRFM(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DB)
+	st, err := openStore(ctx, cfg.DB, cfg.Logger(io.Discard))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	rc, err := st.RFMConfig(ctx)
 	if err != nil {
 		return err
