@@ -176,6 +176,12 @@ func (s *Server) tagFail(w http.ResponseWriter, r *http.Request, err error, d ta
 	s.renderTags(w, r, http.StatusUnprocessableEntity, d)
 }
 
+// tagGroupURL is a group's place on the tags page.
+func tagGroupURL(id int64) string { return "/tags#group-" + strconv.FormatInt(id, 10) }
+
+// tagRuleURL is a rule's editor page.
+func tagRuleURL(id int64) string { return "/tags/rules/" + strconv.FormatInt(id, 10) }
+
 func formID(r *http.Request, name string) int64 {
 	id, _ := strconv.ParseInt(strings.TrimSpace(r.PostFormValue(name)), 10, 64)
 	return id
@@ -194,7 +200,7 @@ func (s *Server) createTagGroupForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setFlash(w, "success", "flash.tag_group_created", g.Name)
-	http.Redirect(w, r, "/tags#group-"+strconv.FormatInt(g.ID, 10), http.StatusSeeOther)
+	http.Redirect(w, r, tagGroupURL(g.ID), http.StatusSeeOther)
 }
 
 func (s *Server) updateTagGroupForm(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +215,7 @@ func (s *Server) updateTagGroupForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setFlash(w, "success", "flash.tag_group_saved", g.Name)
-	http.Redirect(w, r, "/tags#group-"+strconv.FormatInt(g.ID, 10), http.StatusSeeOther)
+	http.Redirect(w, r, tagGroupURL(g.ID), http.StatusSeeOther)
 }
 
 // tagConfirmData is the page that asks before a tag or a group is deleted.
@@ -333,7 +339,7 @@ func (s *Server) createTagForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setFlash(w, "success", "flash.tag_created", t.Name)
-	http.Redirect(w, r, "/tags#group-"+strconv.FormatInt(t.GroupID, 10), http.StatusSeeOther)
+	http.Redirect(w, r, tagGroupURL(t.GroupID), http.StatusSeeOther)
 }
 
 func (s *Server) updateTagForm(w http.ResponseWriter, r *http.Request) {
@@ -350,7 +356,7 @@ func (s *Server) updateTagForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setFlash(w, "success", "flash.tag_saved", t.Name)
-	http.Redirect(w, r, "/tags#group-"+strconv.FormatInt(t.GroupID, 10), http.StatusSeeOther)
+	http.Redirect(w, r, tagGroupURL(t.GroupID), http.StatusSeeOther)
 }
 
 // deleteTagForm deletes a tag once confirmed (a JavaScript dialog, or the page this answers
@@ -389,7 +395,7 @@ func (s *Server) deleteTagForm(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil {
 			setFlash(w, "success", "flash.tag_deleted", d.Tag.Name, strconv.Itoa(len(changes)))
-			http.Redirect(w, r, "/tags#group-"+strconv.FormatInt(d.Group.ID, 10), http.StatusSeeOther)
+			http.Redirect(w, r, tagGroupURL(d.Group.ID), http.StatusSeeOther)
 			return
 		}
 		d.Error = tagFormError(v, err)
@@ -790,7 +796,7 @@ func (s *Server) saveTagRuleForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.Info("tag rule saved", "rule", rule.ID, "by", principalFrom(r).StaffID())
 	setFlash(w, "success", "flash.tag_rule_saved", rule.Name)
-	http.Redirect(w, r, "/tags/rules/"+strconv.FormatInt(rule.ID, 10), http.StatusSeeOther)
+	http.Redirect(w, r, tagRuleURL(rule.ID), http.StatusSeeOther)
 }
 
 func (s *Server) deleteTagRuleForm(w http.ResponseWriter, r *http.Request) {
@@ -807,7 +813,7 @@ func (s *Server) deleteTagRuleForm(w http.ResponseWriter, r *http.Request) {
 	}
 	if st, ok := s.tagJobs.Status(id); ok && st.State == tagrule.JobRunning {
 		setFlash(w, "error", "flash.tag_rule_busy", rule.Name)
-		http.Redirect(w, r, "/tags/rules/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+		http.Redirect(w, r, tagRuleURL(id), http.StatusSeeOther)
 		return
 	}
 	if err := s.Store.DeleteTagRule(r.Context(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -838,7 +844,7 @@ func (s *Server) backfillTagRuleForm(w http.ResponseWriter, r *http.Request) {
 	default:
 		setFlash(w, "success", "flash.backfill_started", rule.Name)
 	}
-	http.Redirect(w, r, "/tags/rules/"+strconv.FormatInt(id, 10)+"#backfill", http.StatusSeeOther)
+	http.Redirect(w, r, tagRuleURL(id)+"#backfill", http.StatusSeeOther)
 }
 
 // --- the customer profile ---
