@@ -79,9 +79,11 @@ func (s *Store) customerWhere(f *CustomerFilter) (string, []any, error) {
 			conds = append(conds, `(attrs->>? = ? OR (jsonb_typeof(attrs->?) = 'array' AND jsonb_exists(attrs->?, ?)))`)
 			args = append(args, k, v, k, k, v)
 		} else {
-			conds = append(conds, `(json_extract(attrs, ?) = ? OR CAST(json_extract(attrs, ?) AS TEXT) = ? OR EXISTS (SELECT 1 FROM json_each(attrs, ?) WHERE json_each.value = ?))`)
+			// json_extract gives 1/0 for a JSON boolean: compare its JSON type instead, so
+			// attr.x=true matches as it does on PostgreSQL (and attr.x=1 does not).
+			conds = append(conds, `(CASE json_type(attrs, ?) WHEN 'true' THEN ? = 'true' WHEN 'false' THEN ? = 'false' WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(attrs, ?) WHERE json_each.value = ?) ELSE CAST(json_extract(attrs, ?) AS TEXT) = ? END)`)
 			p := `$."` + k + `"`
-			args = append(args, p, v, p, v, p, v)
+			args = append(args, p, v, v, p, v, p, v)
 		}
 	}
 	return strings.Join(conds, " AND "), args, nil

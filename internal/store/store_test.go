@@ -228,11 +228,11 @@ func TestListCustomersFiltersAndPages(t *testing.T) {
 		}
 		for i := 0; i < 25; i++ {
 			c := resolve(t, s, customer.Identity{Kind: customer.UserID, Value: fmt.Sprintf("u%02d", i)}).CustomerID
-			p := &customer.Patch{Name: str(fmt.Sprintf("客户%02d", i)), Source: str("小红书"), Phone: str(fmt.Sprintf("1380000%04d", i)), Attrs: map[string]any{"city_tier": "一线", "hobbies": []any{"跑步"}}}
+			p := &customer.Patch{Name: str(fmt.Sprintf("客户%02d", i)), Source: str("小红书"), Phone: str(fmt.Sprintf("1380000%04d", i)), Attrs: map[string]any{"city_tier": "一线", "hobbies": []any{"跑步"}, "member": false, "level": float64(i % 5)}}
 			if i%2 == 0 {
 				p.Source = str("抖音")
 				p.Owner = str("li")
-				p.Attrs = map[string]any{"city_tier": "二线", "hobbies": []any{"瑜伽", "阅读"}}
+				p.Attrs = map[string]any{"city_tier": "二线", "hobbies": []any{"瑜伽", "阅读"}, "member": true, "level": float64(i % 5)}
 			}
 			if err := s.UpdateCustomer(ctx, c, p); err != nil {
 				t.Fatal(err)
@@ -262,6 +262,15 @@ func TestListCustomersFiltersAndPages(t *testing.T) {
 		}
 		if n := count(store.CustomerFilter{Attrs: map[string]string{"hobbies": "阅读"}}); n != 13 {
 			t.Errorf("list attr contains: %d, want 13", n)
+		}
+		// Bool and number attributes compare as their JSON text on both engines.
+		for v, want := range map[string]int64{"true": 13, "false": 12, "1": 0, "0": 0} {
+			if n := count(store.CustomerFilter{Attrs: map[string]string{"member": v}}); n != want {
+				t.Errorf("bool attr member=%s: %d, want %d", v, n, want)
+			}
+		}
+		if n := count(store.CustomerFilter{Attrs: map[string]string{"level": "3"}}); n != 5 {
+			t.Errorf("number attr level=3: %d, want 5", n)
 		}
 		if n := count(store.CustomerFilter{Q: "客户1"}); n != 10 {
 			t.Errorf("q name: %d, want 10", n)
