@@ -93,13 +93,7 @@ func (s *Service) runTouch(ctx context.Context, j *store.Job) error {
 		}
 		executor = c.OwnerID
 	}
-	owner := ""
-	if c.OwnerID != 0 {
-		if m, err := s.st.StaffByID(ctx, c.OwnerID); err == nil {
-			owner = m.Name
-		}
-	}
-	keys, err := s.attrKeys(ctx)
+	owner, keys, err := s.renderArgs(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -28,13 +28,7 @@ func (s *Service) Preview(ctx context.Context, id, customerID int64) ([]StepPrev
 	if err != nil {
 		return nil, err
 	}
-	owner := ""
-	if c.OwnerID != 0 {
-		if m, err := s.st.StaffByID(ctx, c.OwnerID); err == nil {
-			owner = m.Name
-		}
-	}
-	keys, err := s.attrKeys(ctx)
+	owner, keys, err := s.renderArgs(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -170,6 +170,19 @@ func (s *Service) env(ctx context.Context) (Env, error) {
 	}, nil
 }
 
+// renderArgs is what a step's content is rendered with for c (see Render): the name of its
+// owner ("" when it has none, or the owner cannot be read) and the attribute keys.
+func (s *Service) renderArgs(ctx context.Context, c *customer.Customer) (string, []string, error) {
+	owner := ""
+	if c.OwnerID != 0 {
+		if m, err := s.st.StaffByID(ctx, c.OwnerID); err == nil {
+			owner = m.Name
+		}
+	}
+	keys, err := s.attrKeys(ctx)
+	return owner, keys, err
+}
+
 func (s *Service) attrKeys(ctx context.Context) ([]string, error) {
 	defs, err := s.st.AttrDefs(ctx)
 	if err != nil {
