@@ -54,6 +54,30 @@ func TestKeysCreatePrintsTheSecretOnce(t *testing.T) {
 	if code, _, errOut := runCLI(t, "keys", "create", "--kind", "nope", "--db", db); code != 1 || !strings.Contains(errOut, "--kind") {
 		t.Fatalf("bad kind: exit %d %q", code, errOut)
 	}
+	// A bad flag is refused before a database is created.
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	if code, _, errOut := runCLI(t, "keys", "create", "--kind", "api", "--role", "boss", "--db", fresh); code != 1 || !strings.Contains(errOut, "--role") {
+		t.Fatalf("bad role: exit %d %q", code, errOut)
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Fatalf("a refused keys create made %s (%v)", fresh, err)
+	}
+	// --staff: the key acts for that staff member (a sales key sees their customers).
+	sam := &staff.Staff{Login: "sam", Name: "Sam", Role: staff.Sales}
+	if err := st.CreateStaff(context.Background(), sam, ""); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, "keys", "create", "--kind", "api", "--role", "sales", "--staff", "sam", "--db", db)
+	if code != 0 {
+		t.Fatalf("--staff sam: exit %d: %s", code, errOut)
+	}
+	k, err := st.KeyBySecret(context.Background(), staff.APIKey, strings.TrimSpace(out))
+	if err != nil || k.CreatedBy != sam.ID || k.Role != staff.Sales {
+		t.Fatalf("key made for sam: %+v %v, want a sales key acting for %d", k, err, sam.ID)
+	}
+	if code, _, errOut := runCLI(t, "keys", "create", "--kind", "api", "--staff", "nobody", "--db", db); code != 1 || !strings.Contains(errOut, "no staff member") {
+		t.Fatalf("--staff nobody: exit %d %q", code, errOut)
+	}
 }
 
 func TestImportNamesTheBadLineAndStrictWritesNothing(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -9,10 +10,11 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/config"
 	"github.com/siyu-scrm/siyu/internal/staff"
+	"github.com/siyu-scrm/siyu/internal/store"
 )
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usageLine = "keys create --kind write|api [--role ROLE] [--name NAME] | keys list | keys revoke ID"
+	const usageLine = "keys create --kind write|api [--role ROLE] [--staff LOGIN] [--name NAME] | keys list | keys revoke ID"
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
 		fmt.Fprintf(stderr, "Usage: siyu %s\n", usageLine)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -26,11 +28,24 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	kind := fs.String("kind", "", "write (ingestion, basic-auth user) or api (JSON API, bearer token)")
 	role := fs.String("role", "operator", "role an api key acts as: admin, operator, sales or content")
 	name := fs.String("name", "", "a name to tell the key apart")
+	staffLogin := fs.String("staff", "", "login of the staff member an api key acts for (a sales key sees their customers)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	// Refuse bad flags before opening (and perhaps creating) the database.
+	if args[0] == "create" {
+		if *kind != "write" && *kind != "api" {
+			return fmt.Errorf("--kind must be write or api, got %q", *kind)
+		}
+		if *kind == "api" && !staff.Role(*role).Valid() {
+			return fmt.Errorf("--role must be admin, operator, sales or content, got %q", *role)
+		}
+		if *kind == "write" && *staffLogin != "" {
+			return fmt.Errorf("--staff is for api keys; write keys act for nobody")
+		}
 	}
 	st, err := openStore(ctx, cfg.DB, cfg.Logger(io.Discard))
 	if err != nil {
@@ -39,10 +54,18 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer st.Close()
 	switch args[0] {
 	case "create":
-		if *kind != "write" && *kind != "api" {
-			return fmt.Errorf("--kind must be write or api, got %q", *kind)
+		var actsFor int64
+		if *staffLogin != "" {
+			m, err := st.StaffByLogin(ctx, *staffLogin)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("--staff: no staff member with login %q", *staffLogin)
+			}
+			if err != nil {
+				return err
+			}
+			actsFor = m.ID
 		}
-		k, secret, err := st.CreateKey(ctx, staff.KeyKind(*kind), *name, staff.Role(*role), 0)
+		k, secret, err := st.CreateKey(ctx, staff.KeyKind(*kind), *name, staff.Role(*role), actsFor)
 		if err != nil {
 			return err
 		}

@@ -121,6 +121,15 @@ func (s *Store) StaffByID(ctx context.Context, id int64) (*staff.Staff, error) {
 	return m, err
 }
 
+// StaffByLogin returns the staff member with this login (or email), or ErrNotFound.
+func (s *Store) StaffByLogin(ctx context.Context, login string) (*staff.Staff, error) {
+	m, err := scanStaff(s.db.QueryRowContext(ctx, s.q(`SELECT `+staffCols+` FROM staff WHERE login = ? OR (email = ? AND email <> '') ORDER BY id LIMIT 1`), login, login))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return m, err
+}
+
 // CheckLogin returns the active staff member whose login (or email) and password match, or
 // ErrNotFound. It spends the same bcrypt time whether or not the login exists.
 func (s *Store) CheckLogin(ctx context.Context, login, password string) (*staff.Staff, error) {

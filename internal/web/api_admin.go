@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -216,6 +217,9 @@ type apiKeyCreate struct {
 	Kind staff.KeyKind `json:"kind"`
 	Name string        `json:"name"`
 	Role staff.Role    `json:"role"` // API keys only; default operator
+	// Staff is the login of the staff member an API key acts for (default: the caller);
+	// a sales key sees that member's customers.
+	Staff string `json:"staff"`
 }
 
 // apiKeyCreated is the answer of POST /api/v1/keys: the secret is shown this once.
@@ -233,7 +237,24 @@ func (s *Server) apiCreateKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid", "write keys have no role", "role")
 		return
 	}
-	k, secret, err := s.Store.CreateKey(r.Context(), body.Kind, body.Name, body.Role, principalFrom(r).StaffID())
+	actsFor := principalFrom(r).StaffID()
+	if body.Staff != "" {
+		if body.Kind == staff.WriteKey {
+			writeError(w, http.StatusUnprocessableEntity, "invalid", "write keys act for nobody", "staff")
+			return
+		}
+		m, err := s.Store.StaffByLogin(r.Context(), body.Staff)
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("no staff member with login %q", body.Staff), "staff")
+			return
+		}
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		actsFor = m.ID
+	}
+	k, secret, err := s.Store.CreateKey(r.Context(), body.Kind, body.Name, body.Role, actsFor)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return

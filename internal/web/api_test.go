@@ -626,6 +626,16 @@ func TestAPISalesSeesOnlyOwnCustomers(t *testing.T) {
 		if got := ids(t, e.must(http.StatusOK, "GET", "/api/v1/customers", orphan, nil)); len(got) != 0 {
 			t.Errorf("orphan sales key sees %v", got)
 		}
+		// An admin makes a sales key for a sales person: it acts for them, not for the admin.
+		made := e.must(http.StatusCreated, "POST", "/api/v1/keys", e.adminKey, map[string]any{"kind": "api", "role": "sales", "staff": "sam"})
+		if got := ids(t, e.must(http.StatusOK, "GET", "/api/v1/customers", made["secret"].(string), nil)); fmt.Sprint(got) != fmt.Sprint([]int64{mine}) {
+			t.Errorf("sales key made for sam sees %v, want [%d]", got, mine)
+		}
+		for _, body := range []map[string]any{{"kind": "api", "role": "sales", "staff": "nobody"}, {"kind": "write", "staff": "sam"}} {
+			if r := e.call("POST", "/api/v1/keys", e.adminKey, body); r.Code != http.StatusUnprocessableEntity || r.field(t) != "staff" {
+				t.Errorf("create key %v: %d %s, want 422 on staff", body, r.Code, r.Body)
+			}
+		}
 	})
 }
 
