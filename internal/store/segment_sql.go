@@ -143,16 +143,7 @@ func (s *Store) SegmentMembersSQL(ctx context.Context, tree *segment.Node, sch s
 	if err != nil {
 		return nil, fmt.Errorf("segment members: %w", err)
 	}
-	defer rows.Close()
-	ids := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return collect(rows, nil, scanID)
 }
 
 // SegmentCountSQL counts the customers in a segment.

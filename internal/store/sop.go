@@ -199,10 +199,7 @@ func scanSOPVersion(sc interface{ Scan(...any) error }) (*SOPVersion, error) {
 // SOPMembers lists the customers recorded in an SOP's audience.
 func (s *Store) SOPMembers(ctx context.Context, sopID int64) ([]int64, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT customer_id FROM sop_members WHERE sop_id = ? ORDER BY customer_id`), sopID)
-	return collect(rows, err, func(sc interface{ Scan(...any) error }) (int64, error) {
-		var id int64
-		return id, sc.Scan(&id)
-	})
+	return collect(rows, err, scanID)
 }
 
 // SetSOPMembers records customers entering (add) and leaving (remove) an SOP's audience.
@@ -232,8 +229,5 @@ func (s *Store) CustomersByBirthday(ctx context.Context, monthDays []string) ([]
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM customers WHERE merged_into IS NULL AND substr(birthday, 6, 5) IN (`+
 		strings.TrimSuffix(strings.Repeat("?,", len(args)), ",")+`) ORDER BY id`), args...)
-	return collect(rows, err, func(sc interface{ Scan(...any) error }) (int64, error) {
-		var id int64
-		return id, sc.Scan(&id)
-	})
+	return collect(rows, err, scanID)
 }

@@ -233,3 +233,9 @@ func collect[T any](rows *sql.Rows, err error, scan func(sc interface{ Scan(...a
 	}
 	return out, rows.Err()
 }
+
+// scanID scans a row of one integer column (an id), for collect.
+func scanID(sc interface{ Scan(...any) error }) (int64, error) {
+	var id int64
+	return id, sc.Scan(&id)
+}
