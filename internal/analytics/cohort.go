@@ -127,8 +127,9 @@ type CohortRow struct {
 type CohortReport struct {
 	Period     Grain        `json:"period"`
 	Metric     CohortMetric `json:"metric"`
-	From       string       `json:"from"` // the first cohort's first day
-	To         string       `json:"to"`   // the day after the last cohort (exclusive)
+	From       string       `json:"from"`  // the first cohort's first day
+	To         string       `json:"to"`    // the day after the last cohort (exclusive)
+	Until      string       `json:"until"` // the end of the last bucket followed (exclusive)
 	TimeZone   string       `json:"time_zone"`
 	By         string       `json:"by,omitempty"`
 	Definition string       `json:"definition"`
@@ -136,8 +137,9 @@ type CohortReport struct {
 	Rows       []CohortRow  `json:"rows"`
 }
 
-// Cohorts builds the triangle of cohorts acquired in p (rounded out to whole buckets): row i
-// has a cell for every bucket from its own up to the one holding today (or the last one).
+// Cohorts builds the triangle of cohorts acquired in p (rounded out to whole buckets), each
+// followed up to the bucket holding today: row i has a cell for every bucket from its own to
+// that one.
 func Cohorts(ctx context.Context, src Source, sc Scope, g Grain, m CohortMetric, p Period, today segment.Day, loc *time.Location) (*CohortReport, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
@@ -145,29 +147,28 @@ func Cohorts(ctx context.Context, src Source, sc Scope, g Grain, m CohortMetric,
 	if err := CheckBy(sc.By, "by", GroupFields...); err != nil {
 		return nil, err
 	}
-	days := g.Edges(p)
-	n := len(days) - 1
-	if n > MaxCohortBuckets {
-		return nil, &customer.FieldError{Field: "from", Reason: fmt.Sprintf("a cohort table has at most %d %ss", MaxCohortBuckets, g)}
+	cohorts := len(g.Edges(p)) - 1
+	days := g.Edges(Period{From: p.From, To: max(p.To, today+1)})
+	if len(days)-1 > MaxCohortBuckets {
+		return nil, &customer.FieldError{Field: "from", Reason: fmt.Sprintf("a cohort table follows at most %d %ss", MaxCohortBuckets, g)}
 	}
 	edges := make([]time.Time, len(days))
 	for i, d := range days {
 		edges[i] = d.Start(loc)
 	}
-	counts, err := src.CohortCounts(ctx, sc, edges, m)
+	counts, err := src.CohortCounts(ctx, sc, edges, cohorts, m)
 	if err != nil {
 		return nil, fmt.Errorf("cohorts: %w", err)
 	}
 	// The last bucket anything can have been observed in.
-	last := n - 1
+	last := len(days) - 2
 	for last >= 0 && days[last] > today {
 		last--
 	}
-	return buildCohorts(counts, days, last, g, m, sc.By, loc), nil
+	return buildCohorts(counts, days, cohorts, last, g, m, sc.By, loc), nil
 }
 
-func buildCohorts(counts []CohortCount, days []segment.Day, last int, g Grain, m CohortMetric, by string, loc *time.Location) *CohortReport {
-	n := len(days) - 1
+func buildCohorts(counts []CohortCount, days []segment.Day, n, last int, g Grain, m CohortMetric, by string, loc *time.Location) *CohortReport {
 	type key struct {
 		group  string
 		cohort int
@@ -187,7 +188,7 @@ func buildCohorts(counts []CohortCount, days []segment.Day, last int, g Grain, m
 		}
 		cells[k][c.Bucket-c.Cohort] += c.Customers
 	}
-	rep := &CohortReport{Period: g, Metric: m, From: dayString(days[0]), To: dayString(days[n]), TimeZone: loc.String(), By: by, Definition: CohortDefinitions[m], Rows: []CohortRow{}}
+	rep := &CohortReport{Period: g, Metric: m, From: dayString(days[0]), To: dayString(days[n]), Until: dayString(days[len(days)-1]), TimeZone: loc.String(), By: by, Definition: CohortDefinitions[m], Rows: []CohortRow{}}
 	for _, grp := range slices.Sorted(maps.Keys(groups)) {
 		if !groups[grp] {
 			continue

@@ -67,8 +67,9 @@ func (c *Counts) Add(o *Counts) {
 type Source interface {
 	// AnalyticsCounts tallies [from, to) per group of scope.By ("" without a split).
 	AnalyticsCounts(ctx context.Context, sc Scope, from, to time.Time) (map[string]*Counts, error)
-	// CohortCounts reads cohort sizes and active (or buying) customers per cohort and bucket.
-	CohortCounts(ctx context.Context, sc Scope, edges []time.Time, metric CohortMetric) ([]CohortCount, error)
+	// CohortCounts reads the sizes of the first cohorts buckets between edges and, per later
+	// bucket up to the last edge, their active (or buying) customers.
+	CohortCounts(ctx context.Context, sc Scope, edges []time.Time, cohorts int, metric CohortMetric) ([]CohortCount, error)
 	// FunnelEvents streams the events named in names of the customers who did first in
 	// [from, to), with timestamps in [from, until), ordered by customer, time and id.
 	FunnelEvents(ctx context.Context, sc Scope, names []string, first string, from, to, until time.Time, fn func(customerID int64, group string, ev FunnelEvent) error) error

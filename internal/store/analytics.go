@@ -198,19 +198,19 @@ func bucketSQL(x string, edges []time.Time) (string, []any) {
 	return b.String(), args
 }
 
-// CohortCounts implements analytics.Source: the size of each cohort (customers created in a
-// bucket) and, per later bucket, how many of them were active (any event) or bought (a paid
-// order paid in the bucket).
-func (s *Store) CohortCounts(ctx context.Context, sc analytics.Scope, edges []time.Time, m analytics.CohortMetric) ([]analytics.CohortCount, error) {
-	if len(edges) < 2 {
+// CohortCounts implements analytics.Source: the size of each of the first cohorts buckets
+// (customers created in it) and, per bucket from its own to the last, how many of them were
+// active (any event) or bought (a paid order paid in the bucket).
+func (s *Store) CohortCounts(ctx context.Context, sc analytics.Scope, edges []time.Time, cohorts int, m analytics.CohortMetric) ([]analytics.CohortCount, error) {
+	if len(edges) < 2 || cohorts < 1 || cohorts > len(edges)-1 {
 		return []analytics.CohortCount{}, nil
 	}
 	cs, err := s.scopeSQL(sc, "c.id", true)
 	if err != nil {
 		return nil, err
 	}
-	first, end := ms(edges[0]), ms(edges[len(edges)-1])
-	cohort, cargs := bucketSQL("c.created_at", edges)
+	first, acquired, end := ms(edges[0]), ms(edges[cohorts]), ms(edges[len(edges)-1])
+	cohort, cargs := bucketSQL("c.created_at", edges[:cohorts+1])
 	out := []analytics.CohortCount{}
 	scan := func(bucket bool) func(rowScanner) error {
 		return func(sc rowScanner) error {
@@ -226,7 +226,7 @@ func (s *Store) CohortCounts(ctx context.Context, sc analytics.Scope, edges []ti
 			return nil
 		}
 	}
-	args := append(append(cargs, first, end), cs.args...)
+	args := append(append(cargs, first, acquired), cs.args...)
 	err = s.analyticsRows(ctx, `SELECT `+cs.key+`, `+cohort+`, COUNT(*) FROM customers c
 		WHERE c.merged_into IS NULL AND c.created_at >= ? AND c.created_at < ?`+cs.where+` GROUP BY 1, 2`, args, scan(false))
 	if err != nil {
@@ -242,7 +242,7 @@ func (s *Store) CohortCounts(ctx context.Context, sc analytics.Scope, edges []ti
 		return nil, &customer.FieldError{Field: "metric", Reason: "must be retention or repurchase"}
 	}
 	bucket, bargs := bucketSQL(at, edges)
-	args = append(append(append(append([]any{}, cargs...), bargs...), first, end, first, end), cs.args...)
+	args = append(append(append(append([]any{}, cargs...), bargs...), first, acquired, first, end), cs.args...)
 	err = s.analyticsRows(ctx, `SELECT k, co, b, COUNT(DISTINCT cid) FROM (
 		SELECT `+cs.key+` AS k, c.id AS cid, `+cohort+` AS co, `+bucket+` AS b FROM customers c`+join+`
 		WHERE c.merged_into IS NULL AND c.created_at >= ? AND c.created_at < ? AND `+at+` >= ? AND `+at+` < ?`+cs.where+`) t

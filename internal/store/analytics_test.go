@@ -313,9 +313,13 @@ func TestAnalyticsCohorts(t *testing.T) {
 		for _, r := range wk.Rows {
 			got = append(got, cells(r))
 		}
-		// The period rounds out to two weeks. Week of 02-26: c2 c1 c6 c7, active that week c1,
-		// c6 and c2 (03-03 is its Sunday); the next week c2 again and c7 (03-09). c3 has no events.
-		want = []string{"2024-02-26 n=4: 3/0.75 2/0.5", "2024-03-04 n=1: 0/0"}
+		// The period rounds out to two cohort weeks, followed to today's week (03-11). Week of
+		// 02-26: c2 c1 c6 c7, active that week c1, c6 and c2 (03-03 is its Sunday); the next
+		// week c2 again and c7 (03-09); nobody since. c3 has no events.
+		want = []string{"2024-02-26 n=4: 3/0.75 2/0.5 0/0", "2024-03-04 n=1: 0/0 0/0"}
+		if wk.Until != "2024-03-18" {
+			t.Errorf("weeks followed until %s, want 2024-03-18", wk.Until)
+		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("weeks:\n got %q\nwant %q", got, want)
 		}

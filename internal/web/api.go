@@ -99,6 +99,10 @@ var apiRoutes = []apiRoute{
 	{"GET", "/api/v1/models/lifecycle", "getLifecycle", (*Server).apiGetLifecycle, readers, false},
 	{"GET", "/api/v1/customers/{id}/models", "getCustomerModels", (*Server).apiGetCustomerModels, readers, false},
 
+	{"GET", "/api/v1/analytics/metrics", "getAnalyticsMetrics", (*Server).apiAnalyticsMetrics, analyticsReaders, false},
+	{"GET", "/api/v1/analytics/cohorts", "getAnalyticsCohorts", (*Server).apiAnalyticsCohorts, analyticsReaders, false},
+	{"POST", "/api/v1/analytics/funnel", "postAnalyticsFunnel", (*Server).apiAnalyticsFunnel, analyticsReaders, false},
+
 	{"GET", "/api/v1/sops", "listSOPs", (*Server).apiListSOPs, sopOperators, false},
 	{"POST", "/api/v1/sops", "createSOP", (*Server).apiCreateSOP, sopOperators, false},
 	{"GET", "/api/v1/sops/{id}", "getSOP", (*Server).apiGetSOP, sopOperators, false},

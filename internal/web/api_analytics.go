@@ -1,0 +1,293 @@
+package web
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/siyu-scrm/siyu/internal/analytics"
+	"github.com/siyu-scrm/siyu/internal/customer"
+	"github.com/siyu-scrm/siyu/internal/segment"
+	"github.com/siyu-scrm/siyu/internal/store"
+)
+
+// The analytics API: metrics, cohorts and funnels (docs/analytics.md). Operators and admins
+// see every customer; a sales person's figures cover only the customers they own. Every table
+// also comes as CSV (UTF-8 with a BOM, for Excel) with ?format=csv.
+
+// analyticsReaders may read analytics (admin always may); sales are held to their own customers.
+var analyticsReaders = readers
+
+// analyticsLoc is the workspace time zone days are counted in.
+var analyticsLoc = segment.Shanghai
+
+// metricsGroupFields are the splits the metrics route offers.
+var metricsGroupFields = []string{"source", "owner"}
+
+// analyticsToday is today in the workspace time zone.
+func (s *Server) analyticsToday() segment.Day { return segment.DayOf(s.Store.Now(), analyticsLoc) }
+
+// analyticsFormat reads ?format: json (the default) or csv.
+func analyticsFormat(w http.ResponseWriter, r *http.Request) (csvOut, ok bool) {
+	switch r.URL.Query().Get("format") {
+	case "", "json":
+		return false, true
+	case "csv":
+		return true, true
+	}
+	writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be json or csv", "format")
+	return false, false
+}
+
+// analyticsScope is the request's scope: the sales data scope, and a segment's members when
+// segmentID is not 0.
+func (s *Server) analyticsScope(ctx context.Context, r *http.Request, segmentID int64, by string) (analytics.Scope, error) {
+	sc := analytics.Scope{Owner: principalFrom(r).ScopeOwnerID(), By: by}
+	if segmentID == 0 {
+		return sc, nil
+	}
+	ids, err := s.segmentMemberIDs(ctx, segmentID)
+	sc.Customers = ids
+	return sc, err
+}
+
+// segmentMemberIDs evaluates a saved segment: in memory when the audience engine is ready,
+// as SQL otherwise. An unknown segment is a field error on segment_id.
+func (s *Server) segmentMemberIDs(ctx context.Context, id int64) ([]int64, error) {
+	g, err := s.Store.Segment(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &customer.FieldError{Field: "segment_id", Reason: fmt.Sprintf("no segment %d", id)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	sch, err := s.Store.SegmentSchema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := segment.Validate(g.Tree, sch, 0); err != nil {
+		return nil, err
+	}
+	if s.Audience != nil && s.Audience.Ready() {
+		b, err := s.Audience.Evaluate(ctx, g.Tree, sch.SegmentTree)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]int64, 0, b.GetCardinality())
+		for it := b.Iterator(); it.HasNext(); {
+			ids = append(ids, int64(it.Next()))
+		}
+		return ids, nil
+	}
+	return s.Store.SegmentMembersSQL(ctx, g.Tree, sch, s.Store.Now(), analyticsLoc)
+}
+
+// querySegmentID reads ?segment_id (0 when absent).
+func querySegmentID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	v := r.URL.Query().Get("segment_id")
+	if v == "" {
+		return 0, true
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", "segment_id must be a segment's id", "segment_id")
+		return 0, false
+	}
+	return id, true
+}
+
+// writeAnalyticsCSV answers a table as a CSV download, UTF-8 with a BOM so that Excel reads
+// the Chinese right.
+func writeAnalyticsCSV(w http.ResponseWriter, name string, rows [][]string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name+".csv"))
+	h.Set("Cache-Control", "no-store")
+	w.Write([]byte("\xEF\xBB\xBF"))
+	cw := csv.NewWriter(w)
+	cw.WriteAll(rows)
+}
+
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func numOrEmpty(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return num(*v)
+}
+
+func (s *Server) apiAnalyticsMetrics(w http.ResponseWriter, r *http.Request) {
+	csvOut, ok := analyticsFormat(w, r)
+	if !ok {
+		return
+	}
+	segID, ok := querySegmentID(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	p, err := analytics.ParsePeriod(q.Get("from"), q.Get("to"), analytics.LastDays(s.analyticsToday(), 30))
+	if err == nil {
+		err = analytics.CheckBy(q.Get("by"), "by", metricsGroupFields...)
+	}
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	sc, err := s.analyticsScope(r.Context(), r, segID, q.Get("by"))
+	if err != nil {
+		s.writeSegmentError(w, r, err)
+		return
+	}
+	rep, err := analytics.Metrics(r.Context(), s.Store, sc, p, analyticsLoc)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	if !csvOut {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	rows := [][]string{{"group", "metric", "unit", "current", "previous", "change", "definition"}}
+	for i, g := range append([]analytics.MetricGroup{rep.Total}, rep.Groups...) {
+		key := g.Key
+		if i == 0 {
+			key = "total"
+		}
+		for _, m := range g.Metrics {
+			rows = append(rows, []string{key, m.Key, m.Unit, numOrEmpty(m.Current), numOrEmpty(m.Previous), numOrEmpty(m.Change), m.Definition})
+		}
+	}
+	writeAnalyticsCSV(w, "metrics-"+rep.From+"-"+rep.To, rows)
+}
+
+func (s *Server) apiAnalyticsCohorts(w http.ResponseWriter, r *http.Request) {
+	csvOut, ok := analyticsFormat(w, r)
+	if !ok {
+		return
+	}
+	segID, ok := querySegmentID(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	grain, err := analytics.ParseGrain(q.Get("period"))
+	var metric analytics.CohortMetric
+	if err == nil {
+		metric, err = analytics.ParseCohortMetric(q.Get("metric"))
+	}
+	today := s.analyticsToday()
+	// By default the last 12 months (or 12 weeks), the current one included.
+	def := analytics.Period{From: grain.BucketStart(today), To: today + 1}
+	for range 11 {
+		def.From = grain.BucketStart(def.From - 1)
+	}
+	var p analytics.Period
+	if err == nil {
+		p, err = analytics.ParsePeriod(q.Get("from"), q.Get("to"), def)
+	}
+	if err == nil {
+		err = analytics.CheckBy(q.Get("by"), "by", "source")
+	}
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	sc, err := s.analyticsScope(r.Context(), r, segID, q.Get("by"))
+	if err != nil {
+		s.writeSegmentError(w, r, err)
+		return
+	}
+	rep, err := analytics.Cohorts(r.Context(), s.Store, sc, grain, metric, p, today, analyticsLoc)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	if !csvOut {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	head := []string{"group", "cohort", "size"}
+	for k := range rep.Buckets {
+		head = append(head, fmt.Sprintf("%s_%d", grain, k))
+	}
+	rows := [][]string{head}
+	for _, row := range rep.Rows {
+		line := []string{row.Group, row.Cohort, strconv.FormatInt(row.Size, 10)}
+		for k := range rep.Buckets {
+			v := ""
+			if k < len(row.Cells) {
+				v = num(row.Cells[k].Rate)
+			}
+			line = append(line, v)
+		}
+		rows = append(rows, line)
+	}
+	writeAnalyticsCSV(w, fmt.Sprintf("cohorts-%s-%s-%s", metric, rep.From, rep.To), rows)
+}
+
+// apiFunnelRequest is the body of POST /api/v1/analytics/funnel.
+type apiFunnelRequest struct {
+	Steps      []string `json:"steps"`
+	WithinDays *int     `json:"within_days"` // default 7
+	From       string   `json:"from"`        // YYYY-MM-DD, default 30 days ago
+	To         string   `json:"to"`          // exclusive, default tomorrow
+	Split      string   `json:"split"`       // source, owner, gender or region
+	SegmentID  int64    `json:"segment_id"`
+}
+
+func (s *Server) apiAnalyticsFunnel(w http.ResponseWriter, r *http.Request) {
+	csvOut, ok := analyticsFormat(w, r)
+	if !ok {
+		return
+	}
+	var req apiFunnelRequest
+	if !decodeJSON(w, r, apiBodyLimit, &req) {
+		return
+	}
+	spec := &analytics.FunnelSpec{Steps: req.Steps, WithinDays: 7, Split: req.Split}
+	if req.WithinDays != nil {
+		spec.WithinDays = *req.WithinDays
+	}
+	p, err := analytics.ParsePeriod(req.From, req.To, analytics.LastDays(s.analyticsToday(), 30))
+	spec.Period = p
+	if err == nil {
+		err = spec.Check()
+	}
+	if err == nil && req.SegmentID < 0 {
+		err = &customer.FieldError{Field: "segment_id", Reason: "must be a segment's id"}
+	}
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	sc, err := s.analyticsScope(r.Context(), r, req.SegmentID, "")
+	if err != nil {
+		s.writeSegmentError(w, r, err)
+		return
+	}
+	rep, err := analytics.Funnel(r.Context(), s.Store, sc, spec, analyticsLoc)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	if !csvOut {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	rows := [][]string{{"group", "step", "name", "customers", "conversion_from_previous", "conversion_from_first", "median_hours_from_previous"}}
+	for i, g := range append([]analytics.FunnelGroup{rep.Total}, rep.Groups...) {
+		key := g.Key
+		if i == 0 {
+			key = "total"
+		}
+		for _, st := range g.Steps {
+			rows = append(rows, []string{key, strconv.Itoa(st.Step), st.Name, strconv.FormatInt(st.Customers, 10), num(st.FromPrevious), num(st.FromFirst), numOrEmpty(st.MedianHours)})
+		}
+	}
+	writeAnalyticsCSV(w, "funnel-"+rep.From+"-"+rep.To, rows)
+}
