@@ -52,7 +52,12 @@ func readRuleBody(w http.ResponseWriter, r *http.Request) (map[string]json.RawMe
 		return nil, false
 	}
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
+	if err := json.Unmarshal(data, &obj); err != nil {
+		// Say why: "want a JSON object" misled for an object too deep to decode.
+		writeError(w, http.StatusBadRequest, "invalid_json", "invalid JSON: "+strings.TrimPrefix(err.Error(), "json: "), "")
+		return nil, false
+	}
+	if obj == nil {
 		writeError(w, http.StatusBadRequest, "invalid_json", "want a JSON object", "")
 		return nil, false
 	}

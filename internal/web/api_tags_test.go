@@ -436,6 +436,11 @@ func TestTagRulesAPI(t *testing.T) {
 				t.Errorf("%v: %d %s, want %d on %s", c.body, r.Code, r.Body, c.code, c.field)
 			}
 		}
+		// A condition 10,000 levels deep is too deep to decode: the answer says so.
+		deep := `{"name": "x", "trigger": {"kind": "condition", "condition": ` + strings.Repeat(`{"op": "not", "children": [`, 10000) + `{"field": "gender", "cmp": "eq", "value": "female"}` + strings.Repeat(`]}`, 10000) + `}, "actions": {"add": [1]}}`
+		if r := e.call("POST", "/api/v1/tag-rules", e.opKey, deep); r.Code != 400 || !strings.Contains(string(r.Body), "depth") {
+			t.Errorf("a 10,000-deep condition: %d %.200s, want 400 saying it is too deep", r.Code, r.Body)
+		}
 		if r := e.call("POST", "/api/v1/tag-rules", e.salesKey, rule); r.Code != 403 {
 			t.Errorf("sales creates a rule: %d", r.Code)
 		}
