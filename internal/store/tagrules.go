@@ -46,15 +46,17 @@ func scanTagRule(sc interface{ Scan(...any) error }) (*tag.Rule, error) {
 	return &r, nil
 }
 
-// checkTagRule validates a rule: its own checks (tag.Rule.Check, with schema for condition
-// trees), then that the tags of its actions exist and it adds at most one tag per
-// single-choice group.
-func (tx *Tx) checkTagRule(r *tag.Rule, schema segment.Schema) error {
+// tagRuleSpec validates a rule and returns the spec it is stored as. The checks: the rule's
+// own (tag.Rule.Check, with schema for condition trees), then that the tags of its actions
+// exist and it adds at most one tag per single-choice group.
+func (tx *Tx) tagRuleSpec(r *tag.Rule, schema segment.Schema) ([]byte, error) {
 	if err := r.Check(schema); err != nil {
-		return err
+		return nil, err
 	}
-	_, err := tx.checkTagSet(r.Actions.Add, r.Actions.Remove, "actions.add", "actions.remove")
-	return err
+	if _, err := tx.checkTagSet(r.Actions.Add, r.Actions.Remove, "actions.add", "actions.remove"); err != nil {
+		return nil, err
+	}
+	return json.Marshal(tag.Spec{Trigger: r.Trigger, Actions: r.Actions})
 }
 
 func (tx *Tx) bumpTagRules() error {
@@ -71,10 +73,7 @@ func (tx *Tx) bumpTagRules() error {
 // a *customer.FieldError naming the field.
 func (s *Store) CreateTagRule(ctx context.Context, r *tag.Rule, schema segment.Schema) error {
 	return s.InTx(ctx, func(tx *Tx) error {
-		if err := tx.checkTagRule(r, schema); err != nil {
-			return err
-		}
-		spec, err := json.Marshal(tag.Spec{Trigger: r.Trigger, Actions: r.Actions})
+		spec, err := tx.tagRuleSpec(r, schema)
 		if err != nil {
 			return err
 		}
@@ -99,10 +98,7 @@ func (s *Store) UpdateTagRule(ctx context.Context, r *tag.Rule, schema segment.S
 		if err != nil {
 			return err
 		}
-		if err := tx.checkTagRule(r, schema); err != nil {
-			return err
-		}
-		spec, err := json.Marshal(tag.Spec{Trigger: r.Trigger, Actions: r.Actions})
+		spec, err := tx.tagRuleSpec(r, schema)
 		if err != nil {
 			return err
 		}
