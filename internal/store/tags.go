@@ -119,6 +119,11 @@ func cleanTagGroup(g *tag.Group) error {
 	return nil
 }
 
+// groupNameTaken is the error of a second tag group with the same name.
+func groupNameTaken(name string) error {
+	return &customer.FieldError{Field: "name", Reason: fmt.Sprintf("a tag group named %q already exists", name)}
+}
+
 // cleanTag trims t's name and checks it and t's color.
 func cleanTag(t *tag.Tag) error {
 	name, err := tag.CleanName("name", t.Name)
@@ -151,7 +156,7 @@ func (s *Store) CreateTagGroup(ctx context.Context, g *tag.Group) error {
 		err := tx.row(`INSERT INTO tag_groups (name, kind, exclusive, position, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 			g.Name, string(g.Kind), boolInt(g.Exclusive), g.Position, ms(now), ms(now)).Scan(&g.ID)
 		if isUniqueViolation(err) {
-			return &customer.FieldError{Field: "name", Reason: fmt.Sprintf("a tag group named %q already exists", g.Name)}
+			return groupNameTaken(g.Name)
 		}
 		if err != nil {
 			return fmt.Errorf("create tag group: %w", err)
@@ -181,7 +186,7 @@ func (s *Store) UpdateTagGroup(ctx context.Context, g *tag.Group) error {
 		now := tx.Now()
 		_, err = tx.exec(`UPDATE tag_groups SET name = ?, kind = ?, exclusive = ?, updated_at = ? WHERE id = ?`, g.Name, string(g.Kind), boolInt(g.Exclusive), ms(now), g.ID)
 		if isUniqueViolation(err) {
-			return &customer.FieldError{Field: "name", Reason: fmt.Sprintf("a tag group named %q already exists", g.Name)}
+			return groupNameTaken(g.Name)
 		}
 		if err != nil {
 			return fmt.Errorf("update tag group %d: %w", g.ID, err)
