@@ -176,7 +176,8 @@ func TestConsoleCustomerProfile(t *testing.T) {
 			"短信",                                                         // opt-out
 			"SO-1", "¥1,234.56", "已退 ¥10.00", "部分退款", "精华液", "¥1,224.56", // order and net spend
 			fmt.Sprintf("客户 #%d", anon), // merge
-			"事件34", "sku=A-1", "更早的行为")
+			"事件34", "sku=A-1", "更早的行为",
+			"/static/segments.css") // the styles of the tag chips and the add-tag form
 		r.lacks(t, "事件04") // the oldest five wait on the next page
 		older := regexp.MustCompile(`href="(/customers/\d+\?before=[^"]+)"`).FindStringSubmatch(r.Body)
 		if older == nil {
@@ -253,6 +254,7 @@ func TestConsoleHome(t *testing.T) {
 		r := e2.get(admin2, "/")
 		r.want(t, http.StatusOK, "你好，Chen", "¥9,900.00", "本月 1 笔订单")
 		r.lacks(t, "还没有客户数据")
+		r.lacks(t, "标签、人群") // tags and segments have shipped: not "coming soon" any more
 	})
 }
 
