@@ -30,26 +30,33 @@ var metricsGroupFields = []string{"source", "owner"}
 // analyticsToday is today in the workspace time zone.
 func (s *Server) analyticsToday() segment.Day { return segment.DayOf(s.Store.Now(), analyticsLoc) }
 
-// analyticsFormat reads ?format: json (the default) or csv.
-func analyticsFormat(w http.ResponseWriter, r *http.Request) (csvOut, ok bool) {
+// analyticsFormat checks ?format: json (the default) or csv; anything else is answered 422.
+func analyticsFormat(w http.ResponseWriter, r *http.Request) bool {
 	switch r.URL.Query().Get("format") {
-	case "", "json":
-		return false, true
-	case "csv":
-		return true, true
+	case "", "json", "csv":
+		return true
 	}
 	writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be json or csv", "format")
-	return false, false
+	return false
 }
 
-// analyticsScope is the request's scope: the sales data scope, and a segment's members when
+// analyticsScope is the scope of a request with ?segment_id, split by by.
+func (s *Server) analyticsScope(r *http.Request, by string) (analytics.Scope, error) {
+	id, err := querySegmentID(r)
+	if err != nil {
+		return analytics.Scope{}, err
+	}
+	return s.scopeOf(r, id, by)
+}
+
+// scopeOf is the request's scope: the sales data scope, and a segment's members when
 // segmentID is not 0.
-func (s *Server) analyticsScope(ctx context.Context, r *http.Request, segmentID int64, by string) (analytics.Scope, error) {
+func (s *Server) scopeOf(r *http.Request, segmentID int64, by string) (analytics.Scope, error) {
 	sc := analytics.Scope{Owner: principalFrom(r).ScopeOwnerID(), By: by}
 	if segmentID == 0 {
 		return sc, nil
 	}
-	ids, err := s.segmentMemberIDs(ctx, segmentID)
+	ids, err := s.segmentMemberIDs(r.Context(), segmentID)
 	sc.Customers = ids
 	return sc, err
 }
@@ -86,29 +93,47 @@ func (s *Server) segmentMemberIDs(ctx context.Context, id int64) ([]int64, error
 }
 
 // querySegmentID reads ?segment_id (0 when absent).
-func querySegmentID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+func querySegmentID(r *http.Request) (int64, error) {
 	v := r.URL.Query().Get("segment_id")
 	if v == "" {
-		return 0, true
+		return 0, nil
 	}
 	id, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", "segment_id must be a segment's id", "segment_id")
-		return 0, false
+		return 0, &customer.FieldError{Field: "segment_id", Reason: "must be a segment's id"}
 	}
-	return id, true
+	return id, nil
 }
 
-// writeAnalyticsCSV answers a table as a CSV download, UTF-8 with a BOM so that Excel reads
-// the Chinese right.
-func writeAnalyticsCSV(w http.ResponseWriter, name string, rows [][]string) {
+// analyticsTable is a report as CSV: a file name (without .csv) and the rows, header first.
+type analyticsTable func() (name string, rows [][]string)
+
+// answerAnalytics answers a report, or its error: JSON, or with ?format=csv the table as a CSV
+// download, UTF-8 with a BOM so that Excel reads the Chinese right.
+func (s *Server) answerAnalytics(w http.ResponseWriter, r *http.Request, rep any, table analyticsTable, err error) {
+	if err != nil {
+		s.writeSegmentError(w, r, err)
+		return
+	}
+	if r.URL.Query().Get("format") != "csv" {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	name, rows := table()
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name+".csv"))
 	h.Set("Cache-Control", "no-store")
 	w.Write([]byte("\xEF\xBB\xBF"))
-	cw := csv.NewWriter(w)
-	cw.WriteAll(rows)
+	csv.NewWriter(w).WriteAll(rows)
+}
+
+// groupKey names a group in a CSV table: the first, everyone in scope, is "total".
+func groupKey(i int, key string) string {
+	if i == 0 {
+		return "total"
+	}
+	return key
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -121,64 +146,70 @@ func numOrEmpty(v *float64) string {
 }
 
 func (s *Server) apiAnalyticsMetrics(w http.ResponseWriter, r *http.Request) {
-	csvOut, ok := analyticsFormat(w, r)
-	if !ok {
-		return
+	if analyticsFormat(w, r) {
+		rep, err := s.analyticsMetrics(r)
+		s.answerAnalytics(w, r, rep, func() (string, [][]string) {
+			rows := [][]string{{"group", "metric", "unit", "current", "previous", "change", "definition"}}
+			for i, g := range append([]analytics.MetricGroup{rep.Total}, rep.Groups...) {
+				for _, m := range g.Metrics {
+					rows = append(rows, []string{groupKey(i, g.Key), m.Key, m.Unit, numOrEmpty(m.Current), numOrEmpty(m.Previous), numOrEmpty(m.Change), m.Definition})
+				}
+			}
+			return "metrics-" + rep.From + "-" + rep.To, rows
+		}, err)
 	}
-	segID, ok := querySegmentID(w, r)
-	if !ok {
-		return
-	}
+}
+
+func (s *Server) analyticsMetrics(r *http.Request) (*analytics.MetricsReport, error) {
 	q := r.URL.Query()
 	p, err := analytics.ParsePeriod(q.Get("from"), q.Get("to"), analytics.LastDays(s.analyticsToday(), 30))
-	if err == nil {
-		err = analytics.CheckBy(q.Get("by"), "by", metricsGroupFields...)
-	}
 	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
+		return nil, err
 	}
-	sc, err := s.analyticsScope(r.Context(), r, segID, q.Get("by"))
+	if err := analytics.CheckBy(q.Get("by"), "by", metricsGroupFields...); err != nil {
+		return nil, err
+	}
+	sc, err := s.analyticsScope(r, q.Get("by"))
 	if err != nil {
-		s.writeSegmentError(w, r, err)
-		return
+		return nil, err
 	}
-	rep, err := analytics.Metrics(r.Context(), s.Store, sc, p, analyticsLoc)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	if !csvOut {
-		writeJSON(w, http.StatusOK, rep)
-		return
-	}
-	rows := [][]string{{"group", "metric", "unit", "current", "previous", "change", "definition"}}
-	for i, g := range append([]analytics.MetricGroup{rep.Total}, rep.Groups...) {
-		key := g.Key
-		if i == 0 {
-			key = "total"
-		}
-		for _, m := range g.Metrics {
-			rows = append(rows, []string{key, m.Key, m.Unit, numOrEmpty(m.Current), numOrEmpty(m.Previous), numOrEmpty(m.Change), m.Definition})
-		}
-	}
-	writeAnalyticsCSV(w, "metrics-"+rep.From+"-"+rep.To, rows)
+	return analytics.Metrics(r.Context(), s.Store, sc, p, analyticsLoc)
 }
 
 func (s *Server) apiAnalyticsCohorts(w http.ResponseWriter, r *http.Request) {
-	csvOut, ok := analyticsFormat(w, r)
-	if !ok {
-		return
+	if analyticsFormat(w, r) {
+		rep, err := s.analyticsCohorts(r)
+		s.answerAnalytics(w, r, rep, func() (string, [][]string) {
+			head := []string{"group", "cohort", "size"}
+			for k := range rep.Buckets {
+				head = append(head, fmt.Sprintf("%s_%d", rep.Period, k))
+			}
+			rows := [][]string{head}
+			for _, row := range rep.Rows {
+				line := []string{row.Group, row.Cohort, strconv.FormatInt(row.Size, 10)}
+				for k := range rep.Buckets {
+					v := ""
+					if k < len(row.Cells) {
+						v = num(row.Cells[k].Rate)
+					}
+					line = append(line, v)
+				}
+				rows = append(rows, line)
+			}
+			return fmt.Sprintf("cohorts-%s-%s-%s", rep.Metric, rep.From, rep.To), rows
+		}, err)
 	}
-	segID, ok := querySegmentID(w, r)
-	if !ok {
-		return
-	}
+}
+
+func (s *Server) analyticsCohorts(r *http.Request) (*analytics.CohortReport, error) {
 	q := r.URL.Query()
 	grain, err := analytics.ParseGrain(q.Get("period"))
-	var metric analytics.CohortMetric
-	if err == nil {
-		metric, err = analytics.ParseCohortMetric(q.Get("metric"))
+	if err != nil {
+		return nil, err
+	}
+	metric, err := analytics.ParseCohortMetric(q.Get("metric"))
+	if err != nil {
+		return nil, err
 	}
 	today := s.analyticsToday()
 	// By default the last 12 months (or 12 weeks), the current one included.
@@ -186,48 +217,18 @@ func (s *Server) apiAnalyticsCohorts(w http.ResponseWriter, r *http.Request) {
 	for range 11 {
 		def.From = grain.BucketStart(def.From - 1)
 	}
-	var p analytics.Period
-	if err == nil {
-		p, err = analytics.ParsePeriod(q.Get("from"), q.Get("to"), def)
-	}
-	if err == nil {
-		err = analytics.CheckBy(q.Get("by"), "by", "source")
-	}
+	p, err := analytics.ParsePeriod(q.Get("from"), q.Get("to"), def)
 	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
+		return nil, err
 	}
-	sc, err := s.analyticsScope(r.Context(), r, segID, q.Get("by"))
+	if err := analytics.CheckBy(q.Get("by"), "by", "source"); err != nil {
+		return nil, err
+	}
+	sc, err := s.analyticsScope(r, q.Get("by"))
 	if err != nil {
-		s.writeSegmentError(w, r, err)
-		return
+		return nil, err
 	}
-	rep, err := analytics.Cohorts(r.Context(), s.Store, sc, grain, metric, p, today, analyticsLoc)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	if !csvOut {
-		writeJSON(w, http.StatusOK, rep)
-		return
-	}
-	head := []string{"group", "cohort", "size"}
-	for k := range rep.Buckets {
-		head = append(head, fmt.Sprintf("%s_%d", grain, k))
-	}
-	rows := [][]string{head}
-	for _, row := range rep.Rows {
-		line := []string{row.Group, row.Cohort, strconv.FormatInt(row.Size, 10)}
-		for k := range rep.Buckets {
-			v := ""
-			if k < len(row.Cells) {
-				v = num(row.Cells[k].Rate)
-			}
-			line = append(line, v)
-		}
-		rows = append(rows, line)
-	}
-	writeAnalyticsCSV(w, fmt.Sprintf("cohorts-%s-%s-%s", metric, rep.From, rep.To), rows)
+	return analytics.Cohorts(r.Context(), s.Store, sc, grain, metric, p, today, analyticsLoc)
 }
 
 // apiFunnelRequest is the body of POST /api/v1/analytics/funnel.
@@ -241,53 +242,41 @@ type apiFunnelRequest struct {
 }
 
 func (s *Server) apiAnalyticsFunnel(w http.ResponseWriter, r *http.Request) {
-	csvOut, ok := analyticsFormat(w, r)
-	if !ok {
-		return
-	}
 	var req apiFunnelRequest
-	if !decodeJSON(w, r, apiBodyLimit, &req) {
+	if !analyticsFormat(w, r) || !decodeJSON(w, r, apiBodyLimit, &req) {
 		return
 	}
+	rep, err := s.analyticsFunnel(r, &req)
+	s.answerAnalytics(w, r, rep, func() (string, [][]string) {
+		rows := [][]string{{"group", "step", "name", "customers", "conversion_from_previous", "conversion_from_first", "median_hours_from_previous"}}
+		for i, g := range append([]analytics.FunnelGroup{rep.Total}, rep.Groups...) {
+			for _, st := range g.Steps {
+				rows = append(rows, []string{groupKey(i, g.Key), strconv.Itoa(st.Step), st.Name, strconv.FormatInt(st.Customers, 10), num(st.FromPrevious), num(st.FromFirst), numOrEmpty(st.MedianHours)})
+			}
+		}
+		return "funnel-" + rep.From + "-" + rep.To, rows
+	}, err)
+}
+
+func (s *Server) analyticsFunnel(r *http.Request, req *apiFunnelRequest) (*analytics.FunnelReport, error) {
 	spec := &analytics.FunnelSpec{Steps: req.Steps, WithinDays: 7, Split: req.Split}
 	if req.WithinDays != nil {
 		spec.WithinDays = *req.WithinDays
 	}
 	p, err := analytics.ParsePeriod(req.From, req.To, analytics.LastDays(s.analyticsToday(), 30))
+	if err != nil {
+		return nil, err
+	}
 	spec.Period = p
-	if err == nil {
-		err = spec.Check()
+	if err := spec.Check(); err != nil {
+		return nil, err
 	}
-	if err == nil && req.SegmentID < 0 {
-		err = &customer.FieldError{Field: "segment_id", Reason: "must be a segment's id"}
+	if req.SegmentID < 0 {
+		return nil, &customer.FieldError{Field: "segment_id", Reason: "must be a segment's id"}
 	}
+	sc, err := s.scopeOf(r, req.SegmentID, "")
 	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
+		return nil, err
 	}
-	sc, err := s.analyticsScope(r.Context(), r, req.SegmentID, "")
-	if err != nil {
-		s.writeSegmentError(w, r, err)
-		return
-	}
-	rep, err := analytics.Funnel(r.Context(), s.Store, sc, spec, analyticsLoc)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	if !csvOut {
-		writeJSON(w, http.StatusOK, rep)
-		return
-	}
-	rows := [][]string{{"group", "step", "name", "customers", "conversion_from_previous", "conversion_from_first", "median_hours_from_previous"}}
-	for i, g := range append([]analytics.FunnelGroup{rep.Total}, rep.Groups...) {
-		key := g.Key
-		if i == 0 {
-			key = "total"
-		}
-		for _, st := range g.Steps {
-			rows = append(rows, []string{key, strconv.Itoa(st.Step), st.Name, strconv.FormatInt(st.Customers, 10), num(st.FromPrevious), num(st.FromFirst), numOrEmpty(st.MedianHours)})
-		}
-	}
-	writeAnalyticsCSV(w, "funnel-"+rep.From+"-"+rep.To, rows)
+	return analytics.Funnel(r.Context(), s.Store, sc, spec, analyticsLoc)
 }
