@@ -95,6 +95,9 @@ func (v *validator) field(n *Node, path string) error {
 		if strings.HasPrefix(n.Field, AttrPrefix) {
 			return errf(join(path, "field"), "unknown attribute %q", strings.TrimPrefix(n.Field, AttrPrefix))
 		}
+		if _, isAttr := FieldType(v.s, AttrPrefix+n.Field); isAttr {
+			return errf(join(path, "field"), "unknown field %q (the custom attribute is %q)", n.Field, AttrPrefix+n.Field)
+		}
 		return errf(join(path, "field"), "unknown field %q", n.Field)
 	}
 	return checkCmp(t, n.Cmp, n.Value, path, n.Field)

@@ -67,6 +67,7 @@ func TestInvalidTreesNameTheNode(t *testing.T) {
 	for _, tc := range []struct{ src, path, msg string }{
 		{`{"field":"shoe_size","cmp":"eq","value":1}`, "field", "unknown field"},
 		{`{"field":"attrs.nope","cmp":"eq","value":1}`, "field", "unknown attribute"},
+		{`{"field":"income","cmp":"gt","value":1}`, "field", `the custom attribute is "attrs.income"`},
 		{`{"op":"and","children":[{"field":"gender","cmp":"eq","value":"female"},{"field":"attrs.income","cmp":"contains","value":"x"}]}`, "children[1].cmp", "does not apply"},
 		{`{"field":"attrs.income","cmp":"gt","value":"lots"}`, "value", "want a number"},
 		{`{"field":"attrs.income","cmp":"between","value":[9,1]}`, "value", "low is above high"},
