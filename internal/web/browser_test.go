@@ -96,6 +96,14 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	// Headless in a container: no sandbox (it needs user namespaces a container seldom
 	// grants), no GPU, no background traffic (the machine may have no internet), a fresh
 	// profile per run so nothing leaks between runs.
+	// Chromium's helper processes may still write to the profile for a moment after the
+	// browser is gone, which makes t.TempDir's own clean-up fail the test: remove it ourselves,
+	// after the browser is cancelled (clean-ups run last-in first-out), ignoring leftovers.
+	profile, err := os.MkdirTemp("", "siyu-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(profile) })
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -107,7 +115,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("lang", "zh-CN"),
 		chromedp.Flag("accept-lang", "zh-CN,zh"),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1366, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
