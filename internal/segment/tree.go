@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -109,6 +111,12 @@ func Parse(data []byte) (*Node, error) {
 	dec.UseNumber()
 	var n Node
 	if err := dec.Decode(&n); err != nil {
+		var generic any
+		if json.Unmarshal(data, &generic) == nil {
+			if e := unknownKey(generic, reflect.TypeOf(Node{}), ""); e != nil {
+				return nil, e // name the node, not just the key
+			}
+		}
 		return nil, &Error{Path: "", Msg: "invalid JSON: " + err.Error()}
 	}
 	if dec.More() {
@@ -116,6 +124,54 @@ func Parse(data []byte) (*Node, error) {
 	}
 	normalizeNumbers(&n)
 	return &n, nil
+}
+
+// unknownKey finds the first key of v (decoded JSON) that struct type t has no member for,
+// walking nested nodes and conditions, and names it with its path (children[2].not).
+func unknownKey(v any, t reflect.Type, path string) *Error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		fields[name] = t.Field(i).Type
+		names = append(names, name)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		ft, ok := fields[k]
+		if !ok {
+			return &Error{Path: join(path, k), Msg: fmt.Sprintf("unknown key %q (want %s)", k, strings.Join(names, ", "))}
+		}
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Struct:
+			if e := unknownKey(obj[k], ft, join(path, k)); e != nil {
+				return e
+			}
+		case ft.Kind() == reflect.Slice && (ft.Elem().Kind() == reflect.Struct || ft.Elem().Kind() == reflect.Pointer):
+			et := ft.Elem()
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			items, _ := obj[k].([]any)
+			for i, item := range items {
+				if e := unknownKey(item, et, join(path, fmt.Sprintf("%s[%d]", k, i))); e != nil {
+					return e
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // jsonDepth returns the deepest nesting of brackets outside strings.

@@ -81,7 +81,10 @@ func TestInvalidTreesNameTheNode(t *testing.T) {
 		{`{"segment":99}`, "segment", "no segment"},
 		{`{"field":"gender","cmp":"eq","value":"female","tag":{"match":"any","ids":[1]}}`, "", "mixes"},
 		{`{}`, "", "no condition"},
-		{`{"field":"gender","cmp":"eq","value":"f","extra":1}`, "", "unknown field \"extra\""},
+		{`{"field":"gender","cmp":"eq","value":"f","extra":1}`, "extra", "unknown key \"extra\""},
+		{`{"op":"or","children":[{"field":"gender","cmp":"is_set"},{"not":{"segment":1}}]}`, "children[1].not", "unknown key"},
+		{`{"event":{"name":"x","where":[{"prop":"a","cmp":"eq","value":1},{"prop":"b","op":"eq"}]}}`, "event.where[1].op", "unknown key"},
+		{`{"order":{"metric":"count","cmp":"gte","value":1,"window":{"days":7}}}`, "order.window.days", "want last_days, from, to"},
 	} {
 		n, err := Parse([]byte(tc.src))
 		if err == nil {

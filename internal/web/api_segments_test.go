@@ -520,7 +520,8 @@ func TestSegmentTreeErrors(t *testing.T) {
 			{`{"tree": {"field": "region", "cmp": "gt", "value": "上海"}}`, "tree.cmp", "does not apply"},
 			{`{"tree": {"op": "or", "children": [{"tag": {"match": "any", "ids": [404]}}]}}`, "tree.children[0].tag.ids[0]", "no tag 404"},
 			{`{"tree": {"segment": 77}}`, "tree.segment", "no segment 77"},
-			{`{"tree": {"field": "name", "cmp": "is_set", "colour": "red"}}`, "tree", "unknown field"},
+			{`{"tree": {"field": "name", "cmp": "is_set", "colour": "red"}}`, "tree.colour", "unknown key"},
+			{`{"tree": {"op": "and", "children": [{"field": "name", "cmp": "is_set"}, {"not": {"segment": 1}}]}}`, "tree.children[1].not", "unknown key"},
 			{`{"tree": null}`, "tree", "no condition"},
 			{`{"tree": []}`, "tree", "invalid JSON"},
 		} {
