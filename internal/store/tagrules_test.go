@@ -130,5 +130,5 @@ func TestParseRule(t *testing.T) {
 	_, err = tag.ParseRule([]byte(`{"name":"x","trigger":{"kind":"event","event":{"name":"a","wat":1}}}`))
 	wantField(t, err, "rule")
 	_, err = tag.ParseRule([]byte(`{"name":"x","trigger":{"kind":"condition","condition":{"op":"and","extra":1}}}`))
-	wantField(t, err, "trigger.condition")
+	wantField(t, err, "trigger.condition.extra") // the unknown key, in its node
 }
