@@ -1,6 +1,8 @@
 // Package locale holds the console's message catalogue: every user-facing string, by key, in
 // zh-CN (the default) and English. Translations are data (translations/*.json, embedded), so
-// adding a language is adding a file.
+// adding a language is adding a file. Each area may keep its messages in its own pair of files,
+// translations/AREA.zh-CN.json and translations/AREA.en.json, beside the shared zh-CN.json and
+// en.json; a key defined in two files of one language is a start-up error.
 package locale
 
 import (
@@ -33,16 +35,35 @@ var catalogue = load()
 
 func load() map[string]map[string]string {
 	out := map[string]map[string]string{}
+	entries, err := files.ReadDir("translations")
+	if err != nil {
+		panic(fmt.Sprintf("locale: %v", err))
+	}
 	for _, lang := range Languages {
-		b, err := files.ReadFile(path.Join("translations", lang+".json"))
-		if err != nil {
-			panic(fmt.Sprintf("locale: %s: %v", lang, err))
+		out[lang] = map[string]string{}
+		for _, e := range entries {
+			name := e.Name()
+			if name != lang+".json" && !strings.HasSuffix(name, "."+lang+".json") {
+				continue
+			}
+			b, err := files.ReadFile(path.Join("translations", name))
+			if err != nil {
+				panic(fmt.Sprintf("locale: %s: %v", name, err))
+			}
+			m := map[string]string{}
+			if err := json.Unmarshal(b, &m); err != nil {
+				panic(fmt.Sprintf("locale: %s: %v", name, err))
+			}
+			for k, v := range m {
+				if _, dup := out[lang][k]; dup {
+					panic(fmt.Sprintf("locale: %s: key %q is already in another %s file", name, k, lang))
+				}
+				out[lang][k] = v
+			}
 		}
-		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			panic(fmt.Sprintf("locale: %s.json: %v", lang, err))
+		if len(out[lang]) == 0 {
+			panic(fmt.Sprintf("locale: no messages for %s", lang))
 		}
-		out[lang] = m
 	}
 	return out
 }
