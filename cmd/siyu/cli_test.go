@@ -125,3 +125,21 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 }
+
+// siyu rfm checks its flags before it opens (and so creates) the database.
+func TestRFMRefusesBadFlagsBeforeOpeningTheDatabase(t *testing.T) {
+	for _, args := range [][]string{{"--window", "x"}, {"--as-of", "2026-13-01"}} {
+		db := filepath.Join(t.TempDir(), "rfm.db")
+		code, _, errOut := runCLI(t, append([]string{"rfm", "--db", db}, args...)...)
+		if code != 1 || !strings.Contains(errOut, args[0]) {
+			t.Errorf("rfm %v: exit %d, %q", args, code, errOut)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("rfm %v created %s (stat: %v)", args, db, err)
+		}
+	}
+	db := filepath.Join(t.TempDir(), "rfm.db")
+	if code, _, errOut := runCLI(t, "rfm", "--db", db, "--window", "0d"); code != 1 || !strings.Contains(errOut, "window_days") {
+		t.Errorf("rfm --window 0d: exit %d, %q", code, errOut)
+	}
+}

@@ -27,6 +27,23 @@ func runRFM(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// Flags are checked before the database is opened, so a typo creates no file.
+	windowDays := 0
+	if *window != "" {
+		n, err := strconv.Atoi(strings.TrimSuffix(*window, "d"))
+		if err != nil {
+			return fmt.Errorf("--window %q: want a number of days such as 90d", *window)
+		}
+		windowDays = n
+	}
+	var asOfDay segment.Day
+	if *asOfFlag != "" {
+		d, ok := segment.ParseDay(*asOfFlag)
+		if !ok {
+			return fmt.Errorf("--as-of %q: want YYYY-MM-DD", *asOfFlag)
+		}
+		asOfDay = d
+	}
 	st, err := openStore(ctx, cfg.DB, cfg.Logger(io.Discard))
 	if err != nil {
 		return err
@@ -37,19 +54,11 @@ func runRFM(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *window != "" {
-		n, err := strconv.Atoi(strings.TrimSuffix(*window, "d"))
-		if err != nil {
-			return fmt.Errorf("--window %q: want a number of days such as 90d", *window)
-		}
-		rc.WindowDays = n
+		rc.WindowDays = windowDays
 	}
 	asOf := segment.DayOf(st.Now(), segment.Shanghai)
 	if *asOfFlag != "" {
-		d, ok := segment.ParseDay(*asOfFlag)
-		if !ok {
-			return fmt.Errorf("--as-of %q: want YYYY-MM-DD", *asOfFlag)
-		}
-		asOf = d
+		asOf = asOfDay
 	}
 	run, scores, _, err := model.RunRFM(ctx, st, rc, asOf, segment.Shanghai, st.Now())
 	if err != nil {
