@@ -396,6 +396,60 @@ CREATE TABLE wecom_tokens (
 	// index, a month's revenue from an index that covers the amounts.
 	`CREATE INDEX customers_alive ON customers(id) WHERE merged_into IS NULL;
 CREATE INDEX orders_paid_amounts ON orders(paid_at, currency, amount_minor, refunded_minor, customer_id);`,
+	// 9: member points and price gates (internal/model points.go, tier.go): one balance row per
+	// customer (segments read customer_points.balance), the append-only ledger (a unique
+	// idempotency key per entry, so a replayed order, event or expiry run writes nothing), the
+	// live earn lots that spends and expiry consume oldest first, and named price gates.
+	`
+CREATE TABLE customer_points (
+	customer_id BIGINT PRIMARY KEY,
+	balance BIGINT NOT NULL,
+	earned BIGINT NOT NULL DEFAULT 0,
+	spent BIGINT NOT NULL DEFAULT 0,
+	expired BIGINT NOT NULL DEFAULT 0,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX customer_points_balance ON customer_points(balance);
+CREATE TABLE points_ledger (
+	id {{pk}},
+	customer_id BIGINT NOT NULL,
+	delta BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	rule TEXT NOT NULL DEFAULT '',
+	reason TEXT NOT NULL DEFAULT '',
+	ref TEXT NOT NULL DEFAULT '',
+	idem_key TEXT NOT NULL UNIQUE,
+	staff_id BIGINT,
+	at BIGINT NOT NULL,
+	expires_at BIGINT
+);
+CREATE INDEX points_ledger_customer ON points_ledger(customer_id, id);
+CREATE INDEX points_ledger_ref ON points_ledger(ref) WHERE ref <> '';
+CREATE TABLE points_lots (
+	ledger_id BIGINT PRIMARY KEY,
+	customer_id BIGINT NOT NULL,
+	remaining BIGINT NOT NULL,
+	at BIGINT NOT NULL,
+	expires_at BIGINT
+);
+CREATE INDEX points_lots_customer ON points_lots(customer_id, at, ledger_id);
+CREATE INDEX points_lots_expires ON points_lots(expires_at);
+CREATE TABLE gates (
+	id {{pk}},
+	name TEXT NOT NULL UNIQUE,
+	spec {{json}} NOT NULL,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+`,
+	// 9: the names of deleted tags, so a customer's tag history still says which tag it was.
+	`CREATE TABLE deleted_tags (
+	id BIGINT PRIMARY KEY,
+	name TEXT NOT NULL,
+	group_name TEXT NOT NULL,
+	deleted_at BIGINT NOT NULL
+);`,
 }
 
 // SchemaVersion is the number of the newest migration.
