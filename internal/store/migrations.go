@@ -443,7 +443,7 @@ CREATE TABLE gates (
 	updated_at BIGINT NOT NULL
 );
 `,
-	// 9: the names of deleted tags, so a customer's tag history still says which tag it was.
+	// 10: the names of deleted tags, so a customer's tag history still says which tag it was.
 	`CREATE TABLE deleted_tags (
 	id BIGINT PRIMARY KEY,
 	name TEXT NOT NULL,

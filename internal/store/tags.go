@@ -461,6 +461,11 @@ func (tx *Tx) deleteTags(ids []int64, c tag.Cause) ([]tag.Change, error) {
 		if _, err := tx.exec(`DELETE FROM customer_tags WHERE tag_id = ?`, id); err != nil {
 			return nil, fmt.Errorf("delete tag %d: %w", id, err)
 		}
+		if _, err := tx.exec(`INSERT INTO deleted_tags (id, name, group_name, deleted_at)
+			SELECT t.id, t.name, COALESCE(g.name, ''), CAST(? AS BIGINT) FROM tags t LEFT JOIN tag_groups g ON g.id = t.group_id WHERE t.id = ?`,
+			ms(tx.Now()), id); err != nil {
+			return nil, fmt.Errorf("delete tag %d: keep its name: %w", id, err)
+		}
 		if _, err := tx.exec(`DELETE FROM tags WHERE id = ?`, id); err != nil {
 			return nil, fmt.Errorf("delete tag %d: %w", id, err)
 		}
@@ -855,13 +860,14 @@ func (s *Store) TagHistory(ctx context.Context, customerID, beforeID int64, limi
 	if beforeID <= 0 {
 		beforeID = 1<<62 - 1
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT h.id, h.tag_id, COALESCE(t.name, ''), COALESCE(g.name, ''), h.action, h.at, COALESCE(h.by_staff, 0), h.reason, h.ref
-		FROM tag_history h LEFT JOIN tags t ON t.id = h.tag_id LEFT JOIN tag_groups g ON g.id = t.group_id
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT h.id, h.tag_id, COALESCE(t.name, d.name, ''), COALESCE(g.name, d.group_name, ''), CASE WHEN t.id IS NULL THEN 1 ELSE 0 END, h.action, h.at, COALESCE(h.by_staff, 0), h.reason, h.ref
+		FROM tag_history h LEFT JOIN tags t ON t.id = h.tag_id LEFT JOIN tag_groups g ON g.id = t.group_id LEFT JOIN deleted_tags d ON d.id = h.tag_id
 		WHERE h.customer_id = ? AND h.id < ? ORDER BY h.id DESC LIMIT ?`), customerID, beforeID, limit)
 	return collect(rows, err, func(sc interface{ Scan(...any) error }) (tag.HistoryEntry, error) {
 		h := tag.HistoryEntry{CustomerID: customerID}
-		var at int64
-		err := sc.Scan(&h.ID, &h.TagID, &h.TagName, &h.GroupName, &h.Action, &at, &h.By, &h.Reason, &h.Ref)
+		var at, deleted int64
+		err := sc.Scan(&h.ID, &h.TagID, &h.TagName, &h.GroupName, &deleted, &h.Action, &at, &h.By, &h.Reason, &h.Ref)
+		h.TagDeleted = deleted == 1
 		h.At = fromMS(at)
 		return h, err
 	})

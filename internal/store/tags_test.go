@@ -175,6 +175,26 @@ func TestAssignIsIdempotentAndHistoryRecordsWhoWhenWhy(t *testing.T) {
 		wantField(t, err, "tag_ids[0]")
 		_, err = s.AssignTag(ctx, c, x, tag.Cause{Reason: "whim"})
 		wantField(t, err, "reason")
+
+		// Deleting the tag keeps its name (and group's) in the history, marked deleted.
+		if _, err := s.AssignTag(ctx, c, x, manual); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteTag(ctx, x, manual); err != nil {
+			t.Fatal(err)
+		}
+		h, err = s.TagHistory(ctx, c, 0, 0)
+		if err != nil || len(h) != 4 {
+			t.Fatalf("history after delete: %+v, %v", h, err)
+		}
+		for _, e := range h {
+			if e.TagName != "618大促" || e.GroupName != "营销活动" || !e.TagDeleted {
+				t.Errorf("entry of a deleted tag: %+v", e)
+			}
+		}
+		if h[0].Action != tag.Remove {
+			t.Errorf("deleting a held tag records a removal first: %+v", h[0])
+		}
 	})
 }
 

@@ -133,14 +133,15 @@ type Assignment struct {
 	Ref        string    `json:"ref,omitempty"`
 }
 
-// HistoryEntry is one addition or removal of a tag. TagName and GroupName are empty when
-// the tag has since been deleted.
+// HistoryEntry is one addition or removal of a tag. A tag deleted since keeps the name and
+// group name it had when it was deleted, with TagDeleted set.
 type HistoryEntry struct {
 	ID         int64     `json:"id"`
 	CustomerID int64     `json:"customer_id"`
 	TagID      int64     `json:"tag_id"`
 	TagName    string    `json:"tag_name"`
 	GroupName  string    `json:"group_name"`
+	TagDeleted bool      `json:"tag_deleted,omitempty"`
 	Action     Action    `json:"action"`
 	At         time.Time `json:"at"`
 	By         int64     `json:"by,omitempty"`
