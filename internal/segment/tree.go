@@ -237,6 +237,13 @@ func normValue(v any) any {
 type Error struct {
 	Path string `json:"path"`
 	Msg  string `json:"message"`
+
+	// An error inside a referenced segment keeps, for the next reference out, the chain of
+	// segments it was found through and the innermost path and message.
+	via      []int64
+	innerAt  string
+	innerMsg string
+	cycle    bool
 }
 
 func (e *Error) Error() string {

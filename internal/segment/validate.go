@@ -409,7 +409,7 @@ func (v *validator) segment(id int64, path string, depth int, stack []int64) err
 	}
 	for _, s := range stack {
 		if s == id {
-			return errf(path, "segments refer to each other in a cycle: %s", cycleString(append(stack, id)))
+			return &Error{Path: path, Msg: "segments refer to each other in a cycle: " + cycleString(append(stack, id)), cycle: true}
 		}
 	}
 	tree, ok := v.s.SegmentTree(id)
@@ -421,11 +421,34 @@ func (v *validator) segment(id int64, path string, depth int, stack []int64) err
 	// at the reference.
 	if err := v.node(tree, "", depth+1, stack); err != nil {
 		if e, ok := err.(*Error); ok {
-			return errf(path, "segment %d: %s", id, e.Error())
+			return referenced(path, id, e)
 		}
 		return err
 	}
 	return nil
+}
+
+// referenced places an error found inside segment id at the reference's path, naming the chain
+// of segments once: "segment 2 → segment 3, at children[0].field: unknown field …". A cycle
+// already names every segment in it and is passed on as it is.
+func referenced(path string, id int64, e *Error) *Error {
+	if e.cycle {
+		return &Error{Path: path, Msg: e.Msg, cycle: true}
+	}
+	out := &Error{Path: path, via: append([]int64{id}, e.via...), innerAt: e.Path, innerMsg: e.Msg}
+	if len(e.via) > 0 {
+		out.innerAt, out.innerMsg = e.innerAt, e.innerMsg
+	}
+	chain := make([]string, len(out.via))
+	for i, s := range out.via {
+		chain[i] = fmt.Sprintf("segment %d", s)
+	}
+	out.Msg = strings.Join(chain, " → ")
+	if out.innerAt != "" {
+		out.Msg += ", at " + out.innerAt
+	}
+	out.Msg += ": " + out.innerMsg
+	return out
 }
 
 func cycleString(ids []int64) string {

@@ -32,6 +32,8 @@ var schema = fakeSchema{
 		3: `{"op":"and","children":[{"segment":2}]}`,
 		4: `{"segment":5}`,
 		5: `{"field":"source","cmp":"eq","value":"抖音"}`,
+		6: `{"op":"or","children":[{"segment":7}]}`,
+		7: `{"op":"and","children":[{"field":"gender","cmp":"is_set"},{"field":"shoe_size","cmp":"eq","value":1}]}`,
 	},
 }
 
@@ -136,5 +138,23 @@ func TestAnniversariesCrossYearAndLeapDay(t *testing.T) {
 	}
 	if !Anniversaries(DayOfDate(2027, 2, 28), 1)[229] {
 		t.Error("29 Feb birthdays count on 28 Feb in a common year")
+	}
+}
+
+// An error inside a referenced segment names the chain of segments once and the node inside
+// the innermost one; a cycle names its segments once.
+func TestErrorsInReferencedSegmentsReadPlainly(t *testing.T) {
+	for _, tc := range []struct{ src, path, msg string }{
+		{`{"segment":2}`, "segment", "segments refer to each other in a cycle: 2 → 3 → 2"},
+		{`{"op":"and","children":[{"segment":6}]}`, "children[0].segment", `segment 6 → segment 7, at children[1].field: unknown field "shoe_size"`},
+	} {
+		n, err := Parse([]byte(tc.src))
+		if err == nil {
+			err = Validate(n, schema, 0)
+		}
+		e, ok := err.(*Error)
+		if !ok || e.Path != tc.path || !strings.HasPrefix(e.Msg, tc.msg) {
+			t.Errorf("%s: got %v, want path %q and message starting %q", tc.src, err, tc.path, tc.msg)
+		}
 	}
 }
