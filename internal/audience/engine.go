@@ -57,6 +57,11 @@ type Engine struct {
 	loadedEventID int64
 	ready         bool // a rebuild has completed
 
+	// modelMu keeps model updates (read without mu, then applied under it) in commit order;
+	// modelReloadShare overrides fullModelReloadShare (tests: -1 always reloads whole models).
+	modelMu          sync.Mutex
+	modelReloadShare float64
+
 	// visitRatio tunes "did it in the window": its candidates are visited one by one when
 	// they are fewer than 1/visitRatio of the active days in the window, else the days are
 	// united. Tests set it to force either way.
@@ -81,6 +86,7 @@ type state struct {
 	events  map[string]*activity
 	orders  *activity
 	habits  map[string]valueIndex // active_hour, … → "20" → customers
+	models  *models               // model outputs: RFM, stages, points
 	unions  unionCache
 	builtAt time.Time
 }
@@ -93,6 +99,7 @@ func newState() *state {
 		dates: map[string]*dayColumn{"birthday": {}, "created_at": {}, "last_seen_at": {}}, attrT: map[string]customer.AttrType{},
 		tags: map[int64]*roaring.Bitmap{}, tagGrp: map[int64]int64{}, events: map[string]*activity{}, orders: newActivity(true),
 		habits: map[string]valueIndex{"active_hour": {}, "active_weekday": {}, "buy_hour": {}, "buy_weekday": {}},
+		models: newModels(),
 	}
 }
 
@@ -237,6 +244,9 @@ func (e *Engine) load(ctx context.Context, prog Progress) (*state, error) {
 		return nil, fmt.Errorf("audience: load orders: %w", err)
 	}
 	ordRows.build(st.size, []*activity{st.orders})
+	if err := e.loadModels(ctx, st); err != nil {
+		return nil, err
+	}
 	if err := e.loadHabits(ctx, st, nil); err != nil {
 		return nil, err
 	}
@@ -514,6 +524,15 @@ func (st *state) setAttr(k string, v any, id uint32) {
 // Apply brings the engine up to date with one commit's changes. It is the store subscriber:
 // register it with store.Subscribe(engine.Apply).
 func (e *Engine) Apply(c *store.Changes) {
+	if len(c.Models) > 0 {
+		e.applyModels(context.Background(), c.Models)
+		rest := *c
+		rest.Models = nil
+		if len(rest.Customers) == 0 && len(rest.Events) == 0 && len(rest.Merges) == 0 {
+			return
+		}
+		c = &rest
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.rebuildng {
@@ -529,7 +548,7 @@ func (e *Engine) applyLocked(ctx context.Context, c *store.Changes) error {
 	for _, ev := range c.Events {
 		id := uint32(ev.CustomerID)
 		d := segment.DayOf(ev.At, e.loc)
-		if cur := st.dates["last_seen_at"].get(id); cur == segment.NoDay || d > cur {
+		if cur := st.dates["last_seen_at"].get(id); !ev.System && (cur == segment.NoDay || d > cur) {
 			st.dates["last_seen_at"].set(id, d)
 		}
 		if ev.Name == "" {
@@ -541,6 +560,11 @@ func (e *Engine) applyLocked(ctx context.Context, c *store.Changes) error {
 			st.events[ev.Name] = a
 		}
 		a.bump(id, d, 1, 0)
+	}
+	if len(c.Models) > 0 { // queued during a rebuild
+		if err := e.replayModels(ctx, c.Models); err != nil {
+			return err
+		}
 	}
 	for _, m := range c.Merges {
 		from, into := uint32(m.From), uint32(m.Into)
@@ -638,6 +662,9 @@ func (e *Engine) refreshLocked(ctx context.Context, ids []int64) error {
 				st.orders.bump(u, d, -h[0], -h[1])
 			}
 		}
+	}
+	if err := e.refreshModels(ctx, st, ids); err != nil {
+		return err
 	}
 	// Habits of these customers follow at once; those of customers who only sent events are
 	// recomputed by RefreshHabits, which the server runs periodically.

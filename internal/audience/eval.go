@@ -122,7 +122,7 @@ func (q *query) cost(n *segment.Node) int {
 		if q.st.text[n.Field] != nil {
 			return 3
 		}
-		if q.st.nums[n.Field] != nil || q.st.dates[n.Field] != nil {
+		if q.st.nums[n.Field] != nil || q.st.dates[n.Field] != nil || modelColumn(n.Field) {
 			return 2
 		}
 		return 0
@@ -273,6 +273,9 @@ func (q *query) evalIn(n *segment.Node, within *roaring.Bitmap) *roaring.Bitmap 
 func (q *query) field(field, cmp string, value any, within *roaring.Bitmap) *roaring.Bitmap {
 	if pos, ok := negated[cmp]; ok {
 		return roaring.AndNot(within, q.field(field, pos, value, within))
+	}
+	if mdl, part, ok := segment.ModelField(field); ok {
+		return q.modelField(mdl, part, cmp, value, within)
 	}
 	st := q.st
 	typ := segment.ProfileFields[field]

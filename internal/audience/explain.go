@@ -10,10 +10,13 @@ import (
 // Explanation says, node by node, whether one customer satisfies a tree: "why is this customer
 // in the segment" (or not).
 type Explanation struct {
-	Path     string         `json:"path"`
-	Kind     string         `json:"kind"`
-	Node     *segment.Node  `json:"node,omitempty"` // leaves only
-	Held     bool           `json:"held"`
+	Path string        `json:"path"`
+	Kind string        `json:"kind"`
+	Node *segment.Node `json:"node,omitempty"` // leaves only
+	Held bool          `json:"held"`
+	// Value is the customer's value of a model field (its RFM class, score, stage, points),
+	// so that "why" reads "rfm.class is 重要挽留客户"; absent when unset.
+	Value    any            `json:"value,omitempty"`
 	Children []*Explanation `json:"children,omitempty"`
 }
 
@@ -34,6 +37,9 @@ func (q *query) explain(n *segment.Node, path string, id uint32) *Explanation {
 	ex := &Explanation{Path: path, Kind: n.Kind(), Held: q.eval(n).Contains(id)}
 	if n.Op == "" {
 		ex.Node = n
+		if n.Field != "" {
+			ex.Value = q.modelValue(n.Field, id)
+		}
 		return ex
 	}
 	for i, c := range n.Children {

@@ -7,3 +7,11 @@ func VisitAlways(e *Engine) { e.visitRatio = 0 }
 
 // VisitNever: see VisitAlways.
 func VisitNever(e *Engine) { e.visitRatio = 1 << 20 }
+
+// ReloadModelsWhole makes e read every model change as a whole model; ReloadModelsPartly
+// makes it read only the customers a change names, however many. Tests hold both ways to the
+// same answers.
+func ReloadModelsWhole(e *Engine) { e.modelReloadShare = -1 }
+
+// ReloadModelsPartly: see ReloadModelsWhole.
+func ReloadModelsPartly(e *Engine) { e.modelReloadShare = 1e9 }

@@ -14,9 +14,10 @@ import (
 )
 
 // TestEngineAgreesWithSQL holds the engine to the SQL evaluator on random trees over random
-// data, on both storage engines: first after a rebuild, then after the same data arrived
-// through commits the engine applied incrementally; "did it in the window" both by uniting days
-// and by visiting candidates.
+// data (model outputs included: an RFM run, stage runs, points), on both storage engines:
+// first after a rebuild, then after the same data arrived through commits the engine applied
+// incrementally (model changes read customer by customer, and as whole models); "did it in the
+// window" both by uniting days and by visiting candidates.
 func TestEngineAgreesWithSQL(t *testing.T) {
 	now := time.Date(2026, 11, 23, 15, 4, 5, 0, segment.Shanghai)
 	seed := uint64(time.Now().UnixNano())
@@ -30,11 +31,21 @@ func TestEngineAgreesWithSQL(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Subscribe(incremental.Apply)
+		audience.ReloadModelsPartly(incremental)
+		// Model changes read as whole models, as a big run does.
+		wholeModels := audience.New(s, audience.Options{Now: func() time.Time { return now }, Fallback: audience.SQLFallback{Store: s}})
+		if err := wholeModels.Rebuild(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		s.Subscribe(wholeModels.Apply)
+		audience.ReloadModelsWhole(wholeModels)
 		if err := segmenttest.Load(ctx, s, d); err != nil {
 			t.Fatal(err)
 		}
-		if err := incremental.RefreshHabits(ctx); err != nil {
-			t.Fatal(err)
+		for _, e := range []*audience.Engine{incremental, wholeModels} {
+			if err := e.RefreshHabits(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 		rebuilt := audience.New(s, audience.Options{Now: func() time.Time { return now }, Fallback: audience.SQLFallback{Store: s}})
 		if err := rebuilt.Rebuild(ctx, nil); err != nil {
@@ -55,7 +66,7 @@ func TestEngineAgreesWithSQL(t *testing.T) {
 			if err != nil {
 				t.Fatalf("tree %d %s: sql: %v", i, tree, err)
 			}
-			for name, e := range map[string]*audience.Engine{"rebuilt": rebuilt, "incremental": incremental, "rebuilt, visiting": visiting} {
+			for name, e := range map[string]*audience.Engine{"rebuilt": rebuilt, "incremental": incremental, "incremental, whole models": wholeModels, "rebuilt, visiting": visiting} {
 				got, err := e.Members(ctx, tree, sch.SegmentTree, 0, 100000)
 				if err != nil {
 					t.Fatalf("tree %d %s: %s engine: %v", i, tree, name, err)

@@ -85,7 +85,10 @@ func FieldType(s Schema, field string) (Type, bool) {
 		}
 		return AttrTypeToType(t), true
 	}
-	t, ok := ProfileFields[field]
+	if t, ok := ProfileFields[field]; ok {
+		return t, true
+	}
+	t, ok := ModelFields[field]
 	return t, ok
 }
 

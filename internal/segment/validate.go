@@ -100,7 +100,18 @@ func (v *validator) field(n *Node, path string) error {
 		}
 		return errf(join(path, "field"), "unknown field %q", n.Field)
 	}
-	return checkCmp(t, n.Cmp, n.Value, path, n.Field)
+	if err := checkCmp(t, n.Cmp, n.Value, path, n.Field); err != nil {
+		return err
+	}
+	if _, part, ok := ModelField(n.Field); ok {
+		if IsScore(part) {
+			return checkScoreValues(n.Field, n.Value, path)
+		}
+		if t == String {
+			return checkKnownValues(v.s, n.Field, n.Cmp, n.Value, path)
+		}
+	}
+	return nil
 }
 
 // checkCmp validates an operator and its value for a type.

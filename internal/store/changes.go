@@ -14,6 +14,19 @@ type Changes struct {
 	Events []EventChange
 	// Merges lists customers merged away (From) and where they went (Into), in order.
 	Merges []MergeChange
+	// Models lists model outputs that changed (an RFM run, stages, points balances), so that
+	// subscribers reload just those values instead of whole customers.
+	Models []ModelChange
+}
+
+// ModelChange says which customers' values of one model changed: Customers, or every
+// customer when All (a full RFM run replaces every row: one bulk reload, not a million
+// single ones). Model is "rfm", a stage model ("lifecycle", "journey", "aipl", "tier") or
+// "points".
+type ModelChange struct {
+	Model     string
+	All       bool
+	Customers []int64
 }
 
 // EventChange is one stored event.
@@ -22,16 +35,19 @@ type EventChange struct {
 	CustomerID int64
 	Name       string
 	At         time.Time
+	// System marks an event a model stored about the customer (Stage Entered, RFM Class
+	// Changed …): it is not something the customer did, so it does not make them "seen".
+	System bool
 }
 
 // MergeChange is one merge.
 type MergeChange struct{ From, Into int64 }
 
 func (c *Changes) empty() bool {
-	return c == nil || len(c.Customers) == 0 && len(c.Events) == 0 && len(c.Merges) == 0
+	return c == nil || len(c.Customers) == 0 && len(c.Events) == 0 && len(c.Merges) == 0 && len(c.Models) == 0
 }
 
-type changeMark struct{ customers, events, merges int }
+type changeMark struct{ customers, events, merges, models int }
 
 // tracking reports whether anyone listens for changes: bulk loads with nobody subscribed
 // (demo generation) must not hold millions of change records in memory.
@@ -51,6 +67,7 @@ func (tx *Tx) noteCustomer(ids ...int64) {
 // noteEvent records a stored event.
 func (tx *Tx) noteEvent(c EventChange) {
 	if tx.tracking() {
+		c.System = modelEvents[c.Name]
 		tx.changes.Events = append(tx.changes.Events, c)
 	}
 }
@@ -59,12 +76,25 @@ func (tx *Tx) noteEvent(c EventChange) {
 // merges) with their own SQL inside the transaction.
 func (tx *Tx) NoteCustomers(ids ...int64) { tx.noteCustomer(ids...) }
 
+// NoteModel records that model outputs changed: of the customers given, or of everybody when
+// all is true.
+func (tx *Tx) NoteModel(model string, all bool, customers ...int64) {
+	if !tx.tracking() || (!all && len(customers) == 0) {
+		return
+	}
+	mc := ModelChange{Model: model, All: all}
+	if !all {
+		mc.Customers = customers
+	}
+	tx.changes.Models = append(tx.changes.Models, mc)
+}
+
 // mark and rewind keep the change list in step with savepoints.
 func (tx *Tx) mark(name string) {
 	if tx.marks == nil {
 		tx.marks = map[string]changeMark{}
 	}
-	tx.marks[name] = changeMark{len(tx.changes.Customers), len(tx.changes.Events), len(tx.changes.Merges)}
+	tx.marks[name] = changeMark{len(tx.changes.Customers), len(tx.changes.Events), len(tx.changes.Merges), len(tx.changes.Models)}
 }
 
 func (tx *Tx) rewind(name string) {
@@ -75,6 +105,7 @@ func (tx *Tx) rewind(name string) {
 	tx.changes.Customers = tx.changes.Customers[:m.customers]
 	tx.changes.Events = tx.changes.Events[:m.events]
 	tx.changes.Merges = tx.changes.Merges[:m.merges]
+	tx.changes.Models = tx.changes.Models[:m.models]
 	delete(tx.marks, name)
 }
 

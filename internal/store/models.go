@@ -219,6 +219,7 @@ func (s *Store) SaveRFMRun(ctx context.Context, run *model.RFMRun, scores []mode
 				return err
 			}
 		}
+		tx.NoteModel(model.RFMModel, true) // every row is new: subscribers reload the run whole
 		saved = true
 		return nil
 	})
@@ -498,6 +499,7 @@ func (s *Store) ApplyStages(ctx context.Context, mdl string, stages []model.Stag
 			return err
 		}
 		changed = len(updates) + len(inserts) + len(gone)
+		tx.noteStageChanges(mdl, inserts, updates, gone)
 		return nil
 	})
 	return changed, err

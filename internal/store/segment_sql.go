@@ -365,6 +365,9 @@ func (c *segCompiler) field(n *segment.Node) error {
 	if !ok {
 		return fmt.Errorf("unknown field %q", n.Field)
 	}
+	if mdl, part, ok := segment.ModelField(n.Field); ok {
+		return c.modelField(n, mdl, part)
+	}
 	key, isAttr := strings.CutPrefix(n.Field, segment.AttrPrefix)
 	switch t {
 	case segment.String:

@@ -154,6 +154,7 @@ func Random(rng *rand.Rand, n int, now time.Time) *Data {
 			d.Orders = append(d.Orders, o)
 		}
 	}
+	randomModels(rng, d, now)
 	in := d.Info(now)
 	for id := int64(1); id <= 3; id++ {
 		tree := RandomTree(rng, in, 2)
@@ -244,10 +245,16 @@ func randomField(rng *rand.Rand, in Info) *segment.Node {
 	for k := range in.Attrs {
 		fields = append(fields, segment.AttrPrefix+k)
 	}
+	for f := range segment.ModelFields {
+		fields = append(fields, f)
+	}
 	sort.Strings(fields) // map order is random: keep a seed's trees the same
 	f := pick(rng, fields)
 	t, _ := segment.FieldType(schemaOf(in), f)
 	cmp := pick(rng, segment.Operators[t])
+	if _, _, ok := segment.ModelField(f); ok {
+		return &segment.Node{Field: f, Cmp: cmp, Value: modelFieldValue(rng, f, t, cmp, in)}
+	}
 	return &segment.Node{Field: f, Cmp: cmp, Value: randomValue(rng, in, t, cmp)}
 }
 

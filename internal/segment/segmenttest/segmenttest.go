@@ -11,6 +11,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/event"
+	"github.com/siyu-scrm/siyu/internal/model"
 	"github.com/siyu-scrm/siyu/internal/segment"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -48,6 +49,12 @@ type Data struct {
 	Events       []*event.Event
 	Orders       []*event.Order
 	Segments     []Segment
+	// Model outputs: the newest RFM run (nil: RFM never ran) and its rows, stage model runs
+	// in order, points balances.
+	RFMRun      *model.RFMRun
+	RFM         []model.Score
+	StageRounds []StageRound
+	Points      map[int64]int64
 }
 
 // Schema returns the data set's schema, as store.SegmentSchema would read it once loaded.
@@ -97,7 +104,10 @@ func Load(ctx context.Context, s *store.Store, d *Data) error {
 	if err != nil {
 		return err
 	}
-	return loadRest(ctx, s, d)
+	if err := loadRest(ctx, s, d); err != nil {
+		return err
+	}
+	return loadModels(ctx, s, d)
 }
 
 // loadRest writes what the store has no bulk loader for (merges, tags, saved segments) as
