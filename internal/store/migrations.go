@@ -471,6 +471,299 @@ CREATE INDEX audit_log_action ON audit_log(action, id);
 CREATE INDEX audit_log_target ON audit_log(target, id);
 {{append_only:audit_log}}
 `,
+	// 12: the content library (folders, items, versions, tags, review log, image blobs, use by
+	// SOP steps and touches), staff personas (人设) and channel codes (渠道活码) with their adds.
+	`
+CREATE TABLE content_folders (
+	id {{pk}},
+	parent_id BIGINT REFERENCES content_folders(id),
+	name TEXT NOT NULL,
+	position BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX content_folders_name ON content_folders(COALESCE(parent_id, 0), name);
+CREATE TABLE contents (
+	id {{pk}},
+	folder_id BIGINT REFERENCES content_folders(id),
+	kind TEXT NOT NULL,
+	status TEXT NOT NULL,
+	title TEXT NOT NULL,
+	topic TEXT NOT NULL DEFAULT '',
+	search TEXT NOT NULL DEFAULT '',
+	version BIGINT NOT NULL,
+	published_version BIGINT NOT NULL DEFAULT 0,
+	submitted_by BIGINT,
+	submitted_at BIGINT,
+	reviewed_by BIGINT,
+	reviewed_at BIGINT,
+	published_at BIGINT,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX contents_status ON contents(status, id);
+CREATE INDEX contents_folder ON contents(folder_id, id);
+CREATE TABLE content_versions (
+	content_id BIGINT NOT NULL REFERENCES contents(id),
+	version BIGINT NOT NULL,
+	title TEXT NOT NULL,
+	body {{json}} NOT NULL,
+	author_id BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (content_id, version)
+);
+CREATE TABLE content_tags (
+	content_id BIGINT NOT NULL REFERENCES contents(id),
+	kind TEXT NOT NULL,
+	value TEXT NOT NULL,
+	PRIMARY KEY (content_id, kind, value)
+);
+CREATE INDEX content_tags_value ON content_tags(kind, value, content_id);
+CREATE TABLE content_comments (
+	id {{pk}},
+	content_id BIGINT NOT NULL REFERENCES contents(id),
+	version BIGINT NOT NULL,
+	staff_id BIGINT,
+	action TEXT NOT NULL,
+	from_status TEXT NOT NULL DEFAULT '',
+	to_status TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX content_comments_content ON content_comments(content_id, id);
+CREATE TABLE content_blobs (
+	id {{pk}},
+	sha256 TEXT NOT NULL,
+	mime TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	data BYTEA NOT NULL,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE content_refs (
+	sop_id BIGINT NOT NULL,
+	version BIGINT NOT NULL,
+	step BIGINT NOT NULL,
+	content_id BIGINT NOT NULL,
+	PRIMARY KEY (sop_id, version, step)
+);
+CREATE INDEX content_refs_content ON content_refs(content_id);
+CREATE TABLE touch_contents (
+	touch_id BIGINT PRIMARY KEY,
+	content_id BIGINT NOT NULL,
+	content_version BIGINT NOT NULL,
+	attachments {{json}} NOT NULL DEFAULT '[]'
+);
+CREATE INDEX touch_contents_content ON touch_contents(content_id);
+CREATE TABLE personas (
+	id {{pk}},
+	name TEXT NOT NULL UNIQUE,
+	title TEXT NOT NULL DEFAULT '',
+	intro TEXT NOT NULL DEFAULT '',
+	avatar_url TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE staff_personas (
+	staff_id BIGINT PRIMARY KEY REFERENCES staff(id),
+	persona_id BIGINT NOT NULL REFERENCES personas(id)
+);
+CREATE INDEX staff_personas_persona ON staff_personas(persona_id);
+CREATE TABLE channel_codes (
+	id {{pk}},
+	name TEXT NOT NULL,
+	state TEXT NOT NULL UNIQUE,
+	channel TEXT NOT NULL DEFAULT '',
+	campaign TEXT NOT NULL DEFAULT '',
+	source TEXT NOT NULL,
+	spec {{json}} NOT NULL,
+	status TEXT NOT NULL,
+	last_staff_id BIGINT,
+	current_staff_id BIGINT,
+	wecom_config_id TEXT NOT NULL DEFAULT '',
+	wecom_qr_code TEXT NOT NULL DEFAULT '',
+	wecom_error TEXT NOT NULL DEFAULT '',
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE channel_code_adds (
+	id {{pk}},
+	code_id BIGINT NOT NULL REFERENCES channel_codes(id),
+	event_key TEXT NOT NULL UNIQUE,
+	customer_id BIGINT NOT NULL,
+	staff_id BIGINT,
+	external_userid TEXT NOT NULL DEFAULT '',
+	day TEXT NOT NULL,
+	added_at BIGINT NOT NULL,
+	deleted_at BIGINT,
+	welcome TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX channel_code_adds_code ON channel_code_adds(code_id, day);
+CREATE INDEX channel_code_adds_staff ON channel_code_adds(code_id, staff_id, day);
+CREATE INDEX channel_code_adds_customer ON channel_code_adds(customer_id, staff_id);
+`,
+	// 13: customer ownership (internal/ownership): the owner history (every change of owner,
+	// also claims from and releases to the pool), staff transfers (离职继承 / 在职继承, large
+	// assignments) with one row per item moved exactly once, and erased customers' tombstones.
+	`
+CREATE TABLE owner_history (
+	id {{pk}},
+	customer_id BIGINT NOT NULL,
+	from_id BIGINT,
+	to_id BIGINT,
+	by_staff BIGINT,
+	reason TEXT NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	ref TEXT NOT NULL DEFAULT '',
+	at BIGINT NOT NULL
+);
+CREATE INDEX owner_history_customer ON owner_history(customer_id, id);
+CREATE INDEX owner_history_to ON owner_history(to_id, reason, at);
+CREATE TABLE transfers (
+	id {{pk}},
+	kind TEXT NOT NULL,
+	from_staff BIGINT,
+	spec {{json}} NOT NULL,
+	state TEXT NOT NULL,
+	via_wecom BIGINT NOT NULL DEFAULT 0,
+	note TEXT NOT NULL DEFAULT '',
+	error TEXT NOT NULL DEFAULT '',
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	finished_at BIGINT
+);
+CREATE TABLE transfer_items (
+	transfer_id BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	item_id BIGINT NOT NULL,
+	chat_id TEXT NOT NULL DEFAULT '',
+	customer_id BIGINT NOT NULL DEFAULT 0,
+	from_staff BIGINT NOT NULL DEFAULT 0,
+	to_staff BIGINT NOT NULL,
+	state TEXT NOT NULL,
+	detail TEXT NOT NULL DEFAULT '',
+	submitted_at BIGINT,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (transfer_id, kind, item_id, chat_id)
+);
+CREATE INDEX transfer_items_state ON transfer_items(transfer_id, state, kind);
+CREATE INDEX transfer_items_customer ON transfer_items(transfer_id, kind, customer_id, state);
+CREATE TABLE customer_erasures (
+	customer_id BIGINT PRIMARY KEY,
+	erased_at BIGINT NOT NULL,
+	by_staff BIGINT,
+	reason TEXT NOT NULL DEFAULT '',
+	removed {{json}} NOT NULL DEFAULT '{}'
+);
+`,
+	// 14: the change feed (changefeed.go): what each commit changed, for the other processes
+	// on the same PostgreSQL database; kept for minutes. Unused on SQLite.
+	`CREATE TABLE change_feed (
+	id {{pk}},
+	origin TEXT NOT NULL,
+	at BIGINT NOT NULL,
+	payload TEXT NOT NULL
+);
+CREATE INDEX change_feed_at ON change_feed(at);`,
+	// 14: departments (a tree; staff belong to one) and custom roles (a permission matrix and
+	// a data scope; staff.role and api_keys.role hold a built-in role or a custom role's key).
+	// The free-text staff.department becomes one top-level department per distinct name.
+	`
+CREATE TABLE departments (
+	id {{pk}},
+	parent_id BIGINT REFERENCES departments(id),
+	name TEXT NOT NULL,
+	sort BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX departments_parent ON departments(parent_id);
+ALTER TABLE staff ADD COLUMN department_id BIGINT REFERENCES departments(id);
+INSERT INTO departments (name, sort, created_at, updated_at)
+	SELECT TRIM(department), 0, MIN(created_at), MIN(created_at) FROM staff WHERE TRIM(department) <> '' GROUP BY TRIM(department);
+UPDATE staff SET department = TRIM(department),
+	department_id = (SELECT d.id FROM departments d WHERE d.parent_id IS NULL AND d.name = TRIM(staff.department))
+	WHERE TRIM(department) <> '';
+CREATE INDEX staff_department ON staff(department_id);
+CREATE INDEX staff_role ON staff(role);
+CREATE TABLE roles (
+	id {{pk}},
+	key TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL DEFAULT '',
+	template TEXT NOT NULL DEFAULT '',
+	permissions TEXT NOT NULL DEFAULT '',
+	data_scope TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+`,
+	// 15: sign-in hardening (store/security.go): two-factor (TOTP) secrets and hashed recovery
+	// codes, password change time, sessions with last use, device and a pending stage (password
+	// checked, second factor not yet), and API keys with a scope and an expiry.
+	`
+ALTER TABLE staff ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE staff ADD COLUMN totp_pending TEXT NOT NULL DEFAULT '';
+ALTER TABLE staff ADD COLUMN totp_enabled_at BIGINT;
+ALTER TABLE staff ADD COLUMN totp_last_step BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE staff ADD COLUMN password_changed_at BIGINT;
+CREATE TABLE recovery_codes (
+	staff_id BIGINT NOT NULL REFERENCES staff(id),
+	hash TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	used_at BIGINT,
+	PRIMARY KEY (staff_id, hash)
+);
+ALTER TABLE sessions ADD COLUMN last_seen_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
+`,
+	// surveys (internal/survey, store/surveys.go): definitions (spec is survey.Definition as
+	// JSON, with counters for the list), one row per response, and one per (survey, customer)
+	// whose primary key makes "one answer per customer" hold under concurrent submits.
+	`
+CREATE TABLE surveys (
+	id {{pk}},
+	token TEXT NOT NULL UNIQUE,
+	title TEXT NOT NULL,
+	status TEXT NOT NULL,
+	spec {{json}} NOT NULL,
+	responses BIGINT NOT NULL DEFAULT 0,
+	respondents BIGINT NOT NULL DEFAULT 0,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	closed_at BIGINT,
+	deleted_at BIGINT
+);
+CREATE TABLE survey_responses (
+	id {{pk}},
+	survey_id BIGINT NOT NULL REFERENCES surveys(id),
+	customer_id BIGINT NOT NULL,
+	answers {{json}} NOT NULL,
+	via TEXT NOT NULL,
+	ip TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX survey_responses_survey ON survey_responses(survey_id, id);
+CREATE INDEX survey_responses_customer ON survey_responses(customer_id, id);
+CREATE TABLE survey_respondents (
+	survey_id BIGINT NOT NULL REFERENCES surveys(id),
+	customer_id BIGINT NOT NULL,
+	responses BIGINT NOT NULL,
+	first_at BIGINT NOT NULL,
+	last_at BIGINT NOT NULL,
+	PRIMARY KEY (survey_id, customer_id)
+);
+CREATE INDEX survey_respondents_customer ON survey_respondents(customer_id);
+`,
 }
 
 // SchemaVersion is the number of the newest migration.
