@@ -278,7 +278,7 @@ func (s *Store) ListSurveys(ctx context.Context, f SurveyFilter) (*SurveyPage, e
 		conds, args = append(conds, "status = ?"), append(args, string(f.Status))
 	}
 	if q := strings.TrimSpace(f.Q); q != "" {
-		conds, args = append(conds, "title LIKE ?"), append(args, "%"+likeEscape(q)+"%")
+		conds, args = append(conds, "title LIKE ?"), append(args, "%"+likeStrip(q)+"%")
 	}
 	if before > 0 {
 		conds, args = append(conds, "id < ?"), append(args, before)
@@ -296,8 +296,8 @@ func (s *Store) ListSurveys(ctx context.Context, f SurveyFilter) (*SurveyPage, e
 	return page, nil
 }
 
-// likeEscape drops LIKE's wildcards from a search text, so "50%" finds "50%" and not all.
-func likeEscape(s string) string {
+// likeStrip drops LIKE's wildcards from a search text, so "50%" finds "50%" and not all.
+func likeStrip(s string) string {
 	return strings.NewReplacer("%", "", "_", "").Replace(s)
 }
 
