@@ -15,6 +15,13 @@ import (
 // otherwise — and runs a scheduler over the SOP jobs every interval until ctx ends. Every
 // instance on one PostgreSQL may run it: jobs are leased to one at a time.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	s.RunOn(ctx, scheduler.New(s.st, "", s.log), interval)
+}
+
+// RunOn is Run on a scheduler shared with other kinds of job (the models' recomputes): a
+// scheduler claims every due job whatever its kind, so a process runs one scheduler with
+// every handler registered on it.
+func (s *Service) RunOn(ctx context.Context, sch *scheduler.Scheduler, interval time.Duration) {
 	if err := s.LoadPolicy(ctx); err != nil {
 		s.log.Error("sop: the saved contact policy cannot be read; using the default", "err", err)
 	}
@@ -27,7 +34,6 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 			s.SetAdapter(ch, a)
 		}
 	}
-	sch := scheduler.New(s.st, "", s.log)
 	s.Register(sch)
 	s.st.Subscribe(func(c *store.Changes) {
 		if len(c.Events) > 0 { // an event may have planned a touch due now
