@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/siyu-scrm/siyu/internal/store"
 )
 
 // Message is one automatic send.
@@ -24,6 +26,9 @@ type Message struct {
 	SOPID      int64  `json:"sop_id"`
 	Step       int    `json:"step"`
 	Content    string `json:"content"`
+	// Attachments are the content-library items that go with the message (images, links,
+	// mini-program cards), as they were when the touch was made.
+	Attachments []store.Attachment `json:"attachments,omitempty"`
 }
 
 // Adapter sends a message on a channel. An error is retried by the scheduler with backoff;

@@ -93,15 +93,15 @@ func (s *Service) runTouch(ctx context.Context, j *store.Job) error {
 		}
 		executor = c.OwnerID
 	}
-	owner, keys, err := s.renderArgs(ctx, c)
+	content, use, failure, err := s.stepMessage(ctx, step, c)
 	if err != nil {
 		return err
 	}
-	content, err := Render(step.Content, c, owner, keys)
-	if err != nil {
-		// This customer's data does not fit the template: this touch fails, not the batch.
+	if failure != "" {
+		// This customer's data does not fit the template, or the step's content is no longer
+		// published: this touch fails, not the batch.
 		return s.st.InTx(ctx, func(tx *store.Tx) error {
-			_, err := tx.UpdateTouch(t.ID, store.TouchUpdate{From: []string{store.TouchPlanned}, To: store.TouchFailed, Reason: err.Error()})
+			_, err := tx.UpdateTouch(t.ID, store.TouchUpdate{From: []string{store.TouchPlanned}, To: store.TouchFailed, Reason: failure})
 			return err
 		})
 	}
@@ -109,7 +109,10 @@ func (s *Service) runTouch(ctx context.Context, j *store.Job) error {
 		var ok bool
 		err := s.st.InTx(ctx, func(tx *store.Tx) error {
 			ok, err = tx.UpdateTouch(t.ID, store.TouchUpdate{From: []string{store.TouchPlanned}, To: store.TouchSending, Content: content})
-			return err
+			if err != nil || !ok {
+				return err
+			}
+			return use.record(tx, t.ID)
 		})
 		if err != nil || !ok {
 			return err
@@ -121,6 +124,9 @@ func (s *Service) runTouch(ctx context.Context, j *store.Job) error {
 	return s.st.InTx(ctx, func(tx *store.Tx) error {
 		ok, err := tx.UpdateTouch(t.ID, store.TouchUpdate{From: []string{store.TouchPlanned}, To: store.TouchDue, Content: content, ExecutorID: executor})
 		if err != nil || !ok {
+			return err
+		}
+		if err := use.record(tx, t.ID); err != nil {
 			return err
 		}
 		payload, _ := json.Marshal(touchPayload{Touch: t.ID})
@@ -152,7 +158,11 @@ func (s *Service) send(ctx context.Context, j *store.Job, t *store.Touch) error 
 	if a == nil {
 		err = fmt.Errorf("no adapter for channel %s", t.Channel)
 	} else {
-		err = a.Send(ctx, Message{Key: t.Key, Channel: t.Channel, CustomerID: t.CustomerID, SOPID: t.SOPID, Step: t.Step, Content: t.Content})
+		var atts []store.Attachment
+		if atts, err = s.st.TouchAttachments(ctx, t.ID); err != nil {
+			return err
+		}
+		err = a.Send(ctx, Message{Key: t.Key, Channel: t.Channel, CustomerID: t.CustomerID, SOPID: t.SOPID, Step: t.Step, Content: t.Content, Attachments: atts})
 	}
 	to, reason := store.TouchSent, ""
 	if err != nil {

@@ -15,7 +15,9 @@ type StepPreview struct {
 	Step    int    `json:"step"`
 	Channel string `json:"channel"`
 	Content string `json:"content,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// Attachments are the content-library items sent along (a step with a content_id).
+	Attachments []store.Attachment `json:"attachments,omitempty"`
+	Error       string             `json:"error,omitempty"`
 }
 
 // Preview renders the current version's steps for a customer.
@@ -28,17 +30,20 @@ func (s *Service) Preview(ctx context.Context, id, customerID int64) ([]StepPrev
 	if err != nil {
 		return nil, err
 	}
-	owner, keys, err := s.renderArgs(ctx, c)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]StepPreview, len(l.Spec.Steps))
 	for i, st := range l.Spec.Steps {
 		out[i] = StepPreview{Step: i, Channel: st.Channel}
-		if text, err := Render(st.Content, c, owner, keys); err != nil {
-			out[i].Error = err.Error()
-		} else {
+		text, use, failure, err := s.stepMessage(ctx, st, c)
+		switch {
+		case err != nil:
+			return nil, err
+		case failure != "":
+			out[i].Error = failure
+		default:
 			out[i].Content = text
+			if use != nil {
+				out[i].Attachments = use.Attachments
+			}
 		}
 	}
 	return out, nil

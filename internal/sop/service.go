@@ -163,6 +163,7 @@ func (s *Service) env(ctx context.Context) (Env, error) {
 		Now:       s.st.Now(),
 		Location:  s.Policy().Location,
 		SegmentOK: func(id int64) bool { _, ok := sch.SegmentTree(id); return ok },
+		ContentOK: s.contentOK(ctx),
 		StaffOK: func(id int64) bool {
 			m, err := s.st.StaffByID(ctx, id)
 			return err == nil && !m.Disabled
@@ -170,17 +171,21 @@ func (s *Service) env(ctx context.Context) (Env, error) {
 	}, nil
 }
 
-// renderArgs is what a step's content is rendered with for c (see Render): the name of its
-// owner ("" when it has none, or the owner cannot be read) and the attribute keys.
-func (s *Service) renderArgs(ctx context.Context, c *customer.Customer) (string, []string, error) {
-	owner := ""
+// renderArgs is what a step's content is rendered with for c (see RenderFrom): its owner's
+// name and persona (empty when it has none, or the owner cannot be read) and the attribute
+// keys.
+func (s *Service) renderArgs(ctx context.Context, c *customer.Customer) (Sender, []string, error) {
+	var from Sender
 	if c.OwnerID != 0 {
 		if m, err := s.st.StaffByID(ctx, c.OwnerID); err == nil {
-			owner = m.Name
+			from.Name = m.Name
+		}
+		if p, err := s.st.StaffPersona(ctx, c.OwnerID); err == nil && p != nil {
+			from.Persona, from.PersonaIntro = p.Name, p.Intro
 		}
 	}
 	keys, err := s.attrKeys(ctx)
-	return owner, keys, err
+	return from, keys, err
 }
 
 func (s *Service) attrKeys(ctx context.Context) ([]string, error) {
@@ -222,7 +227,13 @@ func (s *Service) Create(ctx context.Context, sp *Spec, by int64) (*store.SOPRow
 		return nil, err
 	}
 	r.Status, r.CreatedBy = string(Paused), by
-	if err := s.st.InTx(ctx, func(tx *store.Tx) error { return tx.CreateSOP(r) }); err != nil {
+	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateSOP(r); err != nil {
+			return err
+		}
+		return tx.SetContentRefs(r.ID, r.Version, contentRefs(sp))
+	})
+	if err != nil {
 		return nil, err
 	}
 	return s.st.SOP(ctx, r.ID)
@@ -239,6 +250,9 @@ func (s *Service) Update(ctx context.Context, id int64, sp *Spec, by int64) (*st
 	r.ID = id
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.UpdateSOP(r, by); err != nil {
+			return err
+		}
+		if err := tx.SetContentRefs(id, r.Version, contentRefs(sp)); err != nil {
 			return err
 		}
 		cur, err := tx.SOP(id)

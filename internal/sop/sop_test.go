@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -483,7 +484,7 @@ func TestWebhookAdapterSigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back sop.Message
-	if err := json.Unmarshal(got.body, &back); err != nil || back != m {
+	if err := json.Unmarshal(got.body, &back); err != nil || !reflect.DeepEqual(back, m) {
 		t.Fatalf("body %s: %v", got.body, err)
 	}
 	if got.key != m.Key || got.ts != fmt.Sprint(t0.Unix()) || got.sig != sop.Sign("s3cret", t0.Unix(), got.body) || !strings.HasPrefix(got.sig, "sha256=") {

@@ -134,10 +134,15 @@ type Step struct {
 	// At, when set, moves the step to this time of day (HH:MM) on the day its delay reaches,
 	// or the next day when that would come before the previous step: "1d" at "10:00" is
 	// 10:00 the next day.
-	At       string   `json:"at,omitempty"`
-	Channel  string   `json:"channel"`
-	Content  string   `json:"content"`
-	Executor Executor `json:"executor"`
+	At      string `json:"at,omitempty"`
+	Channel string `json:"channel"`
+	// Content is the step's template. It may be empty when ContentID names a content-library
+	// item with text: the touch then renders that item's published version.
+	Content string `json:"content"`
+	// ContentID picks a published item of the content library: its text (unless Content is
+	// set) and its attachments go with the touch.
+	ContentID int64    `json:"content_id,omitempty"`
+	Executor  Executor `json:"executor"`
 }
 
 // Executor says who carries out a step.
@@ -263,6 +268,9 @@ type Env struct {
 	Now       time.Time        // for schedules that must fire
 	Location  *time.Location
 	SegmentOK func(int64) bool // whether a saved segment exists
+	// ContentOK says why a content-library item cannot be picked (nil when it is published);
+	// hasText reports whether its published version has text to send.
+	ContentOK func(id int64) (hasText bool, err error)
 }
 
 func fieldErr(field, format string, args ...any) error {
@@ -438,7 +446,20 @@ func (st *Step) validate(path string, env Env) error {
 	if !customer.ValidChannel(st.Channel) {
 		return fieldErr(path+".channel", "want one of %s", strings.Join(customer.Channels, ", "))
 	}
-	if strings.TrimSpace(st.Content) == "" {
+	hasText := false
+	if st.ContentID < 0 {
+		return fieldErr(path+".content_id", "want a content id")
+	}
+	if st.ContentID > 0 && env.ContentOK != nil {
+		var err error
+		if hasText, err = env.ContentOK(st.ContentID); err != nil {
+			return fieldErr(path+".content_id", "%v", err)
+		}
+	}
+	if strings.TrimSpace(st.Content) == "" && !hasText {
+		if st.ContentID > 0 {
+			return fieldErr(path+".content", "required: content %d has no text", st.ContentID)
+		}
 		return fieldErr(path+".content", "required")
 	}
 	if len([]rune(st.Content)) > maxContent {

@@ -21,7 +21,18 @@ type Data struct {
 	Email    string
 	Source   string
 	Owner    string // the owner staff member's name
-	Attrs    map[string]any
+	// Persona and PersonaIntro are the owner's persona (人设) as customers see it: its name
+	// (健康管理专家) and introduction; empty when the owner has none.
+	Persona      string
+	PersonaIntro string
+	Attrs        map[string]any
+}
+
+// Sender is who a message comes from, as a template shows them: the owner's name and persona.
+type Sender struct {
+	Name         string
+	Persona      string
+	PersonaIntro string
 }
 
 // noValue is what text/template prints for a missing value; a rendered message holding it
@@ -56,12 +67,17 @@ func CheckTemplate(content string, attrKeys []string) error {
 // Render renders content for one customer whose owner is named owner. attrKeys are the
 // defined attributes: one the customer lacks is empty, not an error.
 func Render(content string, c *customer.Customer, owner string, attrKeys []string) (string, error) {
+	return RenderFrom(content, c, Sender{Name: owner}, attrKeys)
+}
+
+// RenderFrom is Render with the sender's persona as well.
+func RenderFrom(content string, c *customer.Customer, from Sender, attrKeys []string) (string, error) {
 	t, err := parseTemplate(content)
 	if err != nil {
 		return "", cleanTemplateErr(err)
 	}
 	d := Data{ID: c.ID, Name: c.Name, Gender: c.Gender, Birthday: c.Birthday, Region: c.Region, Phone: c.Phone,
-		Email: c.Email, Source: c.Source, Owner: owner, Attrs: map[string]any{}}
+		Email: c.Email, Source: c.Source, Owner: from.Name, Persona: from.Persona, PersonaIntro: from.PersonaIntro, Attrs: map[string]any{}}
 	for _, k := range attrKeys {
 		d.Attrs[k] = nil
 	}
