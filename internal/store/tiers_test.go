@@ -89,7 +89,7 @@ func TestTierPromotionAndDemotion(t *testing.T) {
 			t.Fatalf("within the keep period customer 1 is %s, want 金卡", got)
 		}
 		clk.add(5 * day)
-		if run, err = model.RunTiers(ctx, s, cfg, s.Now()); err != nil {
+		if _, err = model.RunTiers(ctx, s, cfg, s.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if got := tierOf(t, s, 1); got != "银卡" {
