@@ -210,6 +210,9 @@ func (s *Server) apiPareto(w http.ResponseWriter, r *http.Request) {
 type apiCustomerModels struct {
 	RFM       *apiCustomerRFM       `json:"rfm"` // null before the first RFM run
 	Lifecycle *apiCustomerLifecycle `json:"lifecycle"`
+	// Tier is null before the first tier run; Points are zeros before any points entry.
+	Tier   *apiCustomerTier     `json:"tier"`
+	Points *model.PointsBalance `json:"points"`
 }
 
 type apiCustomerRFM struct {
@@ -252,6 +255,10 @@ func (s *Server) apiGetCustomerModels(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out.RFM = x
+	}
+	if out.Tier, out.Points, err = s.customerTierAndPoints(r, c.ID); err != nil {
+		s.writeStoreError(w, r, err)
+		return
 	}
 	stage, entered, hist, err := s.Store.CustomerStage(r.Context(), model.LifecycleModel, c.ID)
 	switch {

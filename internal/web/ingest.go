@@ -20,7 +20,9 @@ func (s *Server) routesIngest(mux *http.ServeMux) {
 		// Event rules tag customers, and event-triggered SOPs plan their touches, in the
 		// transaction that stores their events; a failing rule or SOP is logged and the events
 		// are stored anyway (tagrule.Runner.AfterStore, sop.Service.AfterStore).
-		AfterStore: afterStoreAll(s.TagRules.AfterStore(s.Log), s.SOPs.AfterStore(s.Log)),
+		// Event rules of member points credit points in the same transaction
+		// (store.PointsAfterStore; the points run catches up whatever it missed).
+		AfterStore: afterStoreAll(s.TagRules.AfterStore(s.Log), s.SOPs.AfterStore(s.Log), s.Store.PointsAfterStore(s.Log)),
 	})
 	for _, p := range ingest.Paths {
 		mux.Handle("POST "+p, h)
