@@ -32,6 +32,7 @@ func commands() []command {
 		{"restore", "restore a SQLite backup (stop the server first)", runRestore},
 		{"bench", "measure end-to-end performance", runBench},
 		{"rfm", "compute RFM now and print the class table", runRFM},
+		{"tiers", "update member points and tiers now and print the tier counts", runTiers},
 		{"version", "print the version", runVersion},
 	}
 }
