@@ -45,6 +45,8 @@ type Server struct {
 	Calls map[string]int
 
 	tokens map[string]bool // issued token → still valid
+
+	transfers transferState // customer and group chat transfers (transfer.go)
 }
 
 // Mark is one mark_tag call.
@@ -63,6 +65,7 @@ func New(t testing.TB, corpID, secret string) *Server {
 	mux.HandleFunc("GET /cgi-bin/externalcontact/list", s.auth(s.contactList))
 	mux.HandleFunc("POST /cgi-bin/externalcontact/mark_tag", s.auth(s.markTag))
 	mux.HandleFunc("POST /cgi-bin/externalcontact/get_corp_tag_list", s.auth(s.corpTags))
+	s.routesTransfer(mux)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
