@@ -68,6 +68,13 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store,
 // serve runs the HTTP server until ctx is cancelled (SIGINT/SIGTERM), then lets in-flight
 // requests finish (up to 30 s) before returning, so the caller closes the database cleanly.
 func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, stdout io.Writer) error {
+	// Other instances' commits (PostgreSQL) reach this one's subscribers through the change
+	// feed; it starts at the feed's end before the engine's first rebuild reads the store.
+	feed, err := st.NewChangeFeed(ctx)
+	if err != nil {
+		return err
+	}
+	go feed.Follow(ctx, changeFeedInterval, log)
 	engine := startAudience(ctx, st, log)
 	go segmentsvc.New(st, engine, log).Run(ctx) // daily segment counts for the count history
 	srv := &web.Server{Store: st, Audience: engine, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
@@ -122,6 +129,10 @@ const tagRuleInterval = 3 * time.Second
 // sopInterval is how often the SOP scheduler looks for due jobs when nothing wakes it (an
 // ingested event wakes it at once).
 const sopInterval = 500 * time.Millisecond
+
+// changeFeedInterval is how often an instance reads other instances' commits (PostgreSQL): the
+// lag of their writes in this instance's segment counts.
+const changeFeedInterval = 500 * time.Millisecond
 
 // startAudience creates the audience engine, subscribes it to every commit and rebuilds it
 // from the store in the background (with progress in the log); its habits are recomputed

@@ -90,6 +90,8 @@ func Generate(ctx context.Context, st *store.Store, opts Options) (*Summary, err
 	if n > 0 {
 		return nil, fmt.Errorf("demo: the database already has %d customers; generate into an empty one", n)
 	}
+	// Nobody serves the database yet: the rows need not travel through the change feed.
+	defer st.PauseChangeFeed()()
 	g := newGenerator(opts)
 	sum := &Summary{}
 	hash := ""

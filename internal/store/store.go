@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,8 +37,10 @@ type Store struct {
 	engine Engine
 	now    func() time.Time
 	subs   subscribers
-	stmts  sync.Map // query → *sql.Stmt, for the hot statements (see prepared)
-	stop   func()   // stops background work (the SQLite checkpointer)
+	stmts  sync.Map    // query → *sql.Stmt, for the hot statements (see prepared)
+	stop   func()      // stops background work (the SQLite checkpointer)
+	origin string      // this process in the change feed (changefeed.go)
+	noFeed atomic.Bool // PauseChangeFeed
 }
 
 // Open opens the database named by dsn: a postgres:// or postgresql:// URL (or a libpq
@@ -63,7 +66,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: %w", eng, err)
 	}
-	s := &Store{db: db, engine: eng, now: time.Now, stop: func() {}}
+	s := &Store{db: db, engine: eng, now: time.Now, stop: func() {}, origin: newOrigin()}
 	if eng == SQLite {
 		s.stop = startCheckpointer(db)
 	}
@@ -156,6 +159,10 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	tx := &Tx{s: s, tx: sqlTx, ctx: ctx}
 	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := tx.writeFeed(); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
