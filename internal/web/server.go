@@ -53,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 		s.Registry = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(s.Registry)
+	s.Registry.Register(newOpsCollector(s)) // a registry shared by several servers keeps the first
 	s.limiter = newLoginLimiter(10, time.Minute)
 	if s.TagRules == nil {
 		s.TagRules = tagrule.New(s.Store, s.RuleMembers)
@@ -63,6 +64,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	s.routesIngest(mux)
 	s.routesAPI(mux)
@@ -71,10 +73,8 @@ func (s *Server) Handler() http.Handler {
 	return s.observe(mux)
 }
 
+// healthz answers 200 while the process serves HTTP: a liveness probe. Whether the instance
+// can do useful work (database, migrations, audience engine) is /readyz.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DB().PingContext(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
-		return
-	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
 }
