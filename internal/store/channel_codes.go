@@ -418,3 +418,28 @@ func (s *Store) ChannelCodeStats(ctx context.Context, codeID int64, fromDay, toD
 		return d, sc.Scan(&d.Day, &d.Adds, &d.Deletes, &d.Buyers, &d.GMVMinor)
 	})
 }
+
+// SetChannelSource names the source a state stands for in tx (the WeCom worker reads it for
+// every contact added with that state; see WeComChannelSource). A code's old state keeps its
+// source: QR codes printed with it still attribute.
+func (tx *Tx) SetChannelSource(state, source string) error {
+	_, err := tx.exec(`INSERT INTO wecom_channel_codes (state, source, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (state) DO UPDATE SET source = excluded.source`, state, source, ms(tx.Now()))
+	return err
+}
+
+// ExistingTags returns the ids among ids that are tags now, in tx (a channel code's tags may
+// have been deleted since it was saved).
+func (tx *Tx) ExistingTags(ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return []int64{}, nil
+	}
+	return rowsOf(scanID)(tx.query(`SELECT id FROM tags WHERE id IN (`+inList(len(ids))+`) ORDER BY id`, idArgs(ids)...))
+}
+
+// StaffEnabled reports whether a staff member exists and is enabled, in tx.
+func (tx *Tx) StaffEnabled(id int64) (bool, error) {
+	var n int
+	err := tx.row(`SELECT COUNT(*) FROM staff WHERE id = ? AND disabled_at IS NULL`, id).Scan(&n)
+	return n > 0, err
+}

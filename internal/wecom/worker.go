@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siyu-scrm/siyu/internal/channel"
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -46,6 +47,17 @@ type Worker struct {
 	// than deletions wait (and are retried) until it is configured.
 	API API
 	Log *slog.Logger
+	// Channels, when set, applies siyu's channel codes (渠道活码) to contacts added through
+	// their state: the add is counted, the code's tags set, the welcome message sent.
+	Channels ChannelCodes
+}
+
+// ChannelCodes applies channel codes (internal/channel.Service implements it).
+type ChannelCodes interface {
+	// OnAdded runs in the event's transaction and returns what to do once it committed.
+	OnAdded(tx *store.Tx, a channel.Added) (func(context.Context), error)
+	// OnDeleted records that a customer deleted a staff member.
+	OnDeleted(tx *store.Tx, customerID, staffID int64, at time.Time) error
 }
 
 func (w *Worker) log() *slog.Logger {
@@ -171,7 +183,8 @@ func (w *Worker) process(ctx context.Context, row *store.WeComInboxRow) error {
 	if err != nil {
 		return err
 	}
-	return w.Store.InTx(ctx, func(tx *store.Tx) error {
+	var after []func(context.Context)
+	err = w.Store.InTx(ctx, func(tx *store.Tx) error {
 		ok, err := tx.LockWeComEvent(row.ID)
 		if err != nil {
 			return err
@@ -179,7 +192,7 @@ func (w *Worker) process(ctx context.Context, row *store.WeComInboxRow) error {
 		if !ok {
 			return errTaken
 		}
-		a := &applier{tx: tx, ev: ev, key: row.Key, prep: prep}
+		a := &applier{tx: tx, ev: ev, key: row.Key, prep: prep, channels: w.Channels}
 		switch ev.Event {
 		case EventExternalContact:
 			err = a.contact()
@@ -194,8 +207,18 @@ func (w *Worker) process(ctx context.Context, row *store.WeComInboxRow) error {
 		if err := a.flush(); err != nil {
 			return err
 		}
+		after = a.after
 		return tx.FinishWeComEvent(row.ID)
 	})
+	if err != nil {
+		return err
+	}
+	// What must wait for the commit (a welcome message, a contact way update) runs once the
+	// event is applied; its failures are recorded where they belong, not retried here.
+	for _, fn := range after {
+		fn(ctx)
+	}
+	return nil
 }
 
 // applier applies one event inside its transaction, collecting the customer events it
@@ -206,6 +229,9 @@ type applier struct {
 	key    string
 	prep   *prepared
 	events []*event.Event
+
+	channels ChannelCodes
+	after    []func(context.Context)
 }
 
 // record adds a customer event; its message id derives from the inbox key, so that applying
@@ -286,6 +312,16 @@ func (a *applier) contact() error {
 		if err := a.profile(cid, p); err != nil {
 			return err
 		}
+		if ev.State != "" && a.channels != nil && ev.ChangeType == AddExternalContact {
+			fn, err := a.channels.OnAdded(a.tx, channel.Added{Key: a.key, State: ev.State, CustomerID: cid, StaffID: staffID,
+				ExternalUserID: ev.ExternalUserID, WelcomeCode: ev.WelcomeCode, At: ev.Time()})
+			if err != nil {
+				return err
+			}
+			if fn != nil {
+				a.after = append(a.after, fn)
+			}
+		}
 		if err := a.tx.TouchLastSeen(cid, ev.Time()); err != nil {
 			return err
 		}
@@ -306,6 +342,11 @@ func (a *applier) contact() error {
 		a.record(cid, EventStaffDeleted, props)
 	case DelFollowUser:
 		a.record(cid, EventDeletedStaff, props)
+		if a.channels != nil {
+			if err := a.channels.OnDeleted(a.tx, cid, staffID, ev.Time()); err != nil {
+				return err
+			}
+		}
 		owner, _, err := a.tx.CustomerOwnerSource(cid)
 		if err != nil {
 			return err
@@ -503,6 +544,8 @@ func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)
 // that another instance queued.
 func Serve(ctx context.Context, st *store.Store, getenv func(string) string, log *slog.Logger) {
 	w := &Worker{Store: st, Log: log}
+	codes := channel.NewService(st, log)
+	w.Channels = codes
 	cfg, err := LoadConfig(ctx, st, getenv)
 	if err != nil {
 		log.Error("wecom worker: configuration", "err", err)
@@ -513,6 +556,7 @@ func Serve(ctx context.Context, st *store.Store, getenv func(string) string, log
 			log.Error("wecom worker: api client", "err", err)
 		} else {
 			w.API = client
+			codes.WeCom = func(context.Context) (channel.WeCom, error) { return client, nil }
 		}
 	}
 	if cfg.CallbackReady() {

@@ -46,6 +46,8 @@ type Server struct {
 
 	tokens map[string]bool // issued token → still valid
 
+	contactWays contactWayState // contact ways and welcome messages (contactway.go)
+
 	transfers transferState // customer and group chat transfers (transfer.go)
 }
 
@@ -65,6 +67,7 @@ func New(t testing.TB, corpID, secret string) *Server {
 	mux.HandleFunc("GET /cgi-bin/externalcontact/list", s.auth(s.contactList))
 	mux.HandleFunc("POST /cgi-bin/externalcontact/mark_tag", s.auth(s.markTag))
 	mux.HandleFunc("POST /cgi-bin/externalcontact/get_corp_tag_list", s.auth(s.corpTags))
+	s.routesContactWay(mux)
 	s.routesTransfer(mux)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
