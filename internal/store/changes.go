@@ -3,6 +3,8 @@ package store
 import (
 	"sync"
 	"time"
+
+	"github.com/siyu-scrm/siyu/internal/event"
 )
 
 // Changes is what one committed transaction changed, as far as derived state (the audience
@@ -52,9 +54,6 @@ type changeMark struct{ customers, events, merges, models int }
 // tracking reports whether anyone listens for changes: bulk loads with nobody subscribed
 // (demo generation) must not hold millions of change records in memory.
 func (tx *Tx) tracking() bool {
-	if tx.s.feedOn() { // other processes listen through the change feed
-		return true
-	}
 	tx.s.subs.mu.RLock()
 	defer tx.s.subs.mu.RUnlock()
 	return len(tx.s.subs.fns) > 0
@@ -115,6 +114,9 @@ func (tx *Tx) rewind(name string) {
 type subscribers struct {
 	mu  sync.RWMutex
 	fns []func(*Changes)
+	// modelEvents runs inside a model run's transaction with the events it stored
+	// (OnModelEvents).
+	modelEvents func(tx *Tx, evts []*event.Event) error
 }
 
 // Subscribe registers fn to be called after every commit that changed customers, events or

@@ -220,6 +220,13 @@ func (s *Store) SaveRFMRun(ctx context.Context, run *model.RFMRun, scores []mode
 			}
 		}
 		tx.NoteModel(model.RFMModel, true) // every row is new: subscribers reload the run whole
+		prevID := int64(0)
+		if prev != nil {
+			prevID = prev.ID
+		}
+		if err := tx.afterRFMRun(prevID, run, scores); err != nil { // events and tags
+			return err
+		}
 		saved = true
 		return nil
 	})
@@ -496,6 +503,9 @@ func (s *Store) ApplyStages(ctx context.Context, mdl string, stages []model.Stag
 				&event.Event{MessageID: fmt.Sprintf("model:%s:%d:%d:entered", mdl, u.CustomerID, atMS), CustomerID: u.CustomerID, Type: "track", Name: StageEnteredEvent, Properties: props(string(u.Stage)), Timestamp: at})
 		}
 		if _, err := tx.InsertEvents(evts); err != nil {
+			return err
+		}
+		if err := tx.afterStages(mdl, updates, from, at, evts); err != nil { // Tier Changed, tags
 			return err
 		}
 		changed = len(updates) + len(inserts) + len(gone)

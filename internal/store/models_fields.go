@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
+	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/model"
 	"github.com/siyu-scrm/siyu/internal/segment"
 )
@@ -187,4 +189,148 @@ func (tx *Tx) noteStageChanges(mdl string, inserts, updates []model.StageAssignm
 		ids = append(ids, g.id)
 	}
 	tx.NoteModel(mdl, false, ids...)
+}
+
+// afterRFMRun runs in the transaction that saved RFM run `run` (prevID: the run before it, 0
+// for the first): the customers whose class changed get an "RFM Class Changed" event, and the
+// RFM tags follow when written as tags.
+func (tx *Tx) afterRFMRun(prevID int64, run *model.RFMRun, scores []model.Score) error {
+	if prevID != 0 {
+		if err := tx.rfmClassChanged(prevID, run, scores); err != nil {
+			return err
+		}
+	}
+	_, err := tx.syncModelTags(model.RFMModel, run.ID)
+	return err
+}
+
+// rfmClassChanged stores an "RFM Class Changed" event (properties from, to, run_id, as_of and
+// the new scores) for every live customer whose class in run differs from its class in run
+// prevID (a customer without a row is 未消费). Message ids are rfm:RUN:CUSTOMER, so a retried
+// save stores each once; the first run stores none (placing everyone is not news).
+func (tx *Tx) rfmClassChanged(prevID int64, run *model.RFMRun, scores []model.Score) error {
+	rows, err := tx.query(`SELECT customer_id, class FROM customer_rfm WHERE run_id = ? ORDER BY customer_id`, prevID)
+	type prevRow struct {
+		id    int64
+		class string
+	}
+	prev, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (prevRow, error) {
+		var p prevRow
+		return p, sc.Scan(&p.id, &p.class)
+	})
+	if err != nil {
+		return fmt.Errorf("rfm class changes: %w", err)
+	}
+	gone, err := tx.int64s(`SELECT id FROM customers WHERE merged_into IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	merged := make(map[int64]bool, len(gone))
+	for _, id := range gone {
+		merged[id] = true
+	}
+	asOf := run.AsOf.Date().Format("2006-01-02")
+	var evts []*event.Event
+	changed := func(id int64, from, to string, sc *model.Score) {
+		if from == to || merged[id] {
+			return
+		}
+		props := map[string]any{"from": from, "to": to, "run_id": run.ID, "as_of": asOf}
+		if sc != nil {
+			props["r_score"], props["f_score"], props["m_score"] = int(sc.RScore), int(sc.FScore), int(sc.MScore)
+		}
+		evts = append(evts, &event.Event{MessageID: fmt.Sprintf("rfm:%d:%d", run.ID, id), CustomerID: id, Type: "track",
+			Name: RFMClassChangedEvent, Properties: props, Timestamp: run.ComputedAt})
+	}
+	none := string(model.NoPurchase)
+	i, j := 0, 0 // merge the two id-ordered lists
+	for i < len(scores) || j < len(prev) {
+		switch {
+		case j == len(prev) || i < len(scores) && scores[i].CustomerID < prev[j].id:
+			changed(scores[i].CustomerID, none, string(scores[i].Class), &scores[i])
+			i++
+		case i == len(scores) || prev[j].id < scores[i].CustomerID:
+			changed(prev[j].id, prev[j].class, none, nil)
+			j++
+		default:
+			changed(scores[i].CustomerID, prev[j].class, string(scores[i].Class), &scores[i])
+			i++
+			j++
+		}
+	}
+	return tx.insertModelEvents(evts)
+}
+
+// afterStages runs in the transaction of a stage model's run: a tier change is also a "Tier
+// Changed" event (properties model, from, to and direction up or down along the ladder), and
+// the model's tags follow when written as tags.
+func (tx *Tx) afterStages(mdl string, updates []model.StageAssignment, from []string, at time.Time, stageEvents []*event.Event) error {
+	stored := make([]bool, len(stageEvents))
+	for i, e := range stageEvents {
+		stored[i] = e.ID != 0 // InsertEvents sets the ids of the events it stored
+	}
+	if err := tx.modelEventsStored(stageEvents, stored); err != nil {
+		return err
+	}
+	if mdl == model.TierModel && len(updates) > 0 {
+		ladder := model.DefaultTierConfig()
+		var raw string
+		if err := tx.row(`SELECT value FROM settings WHERE key = ?`, tierConfigKey).Scan(&raw); err == nil {
+			_ = json.Unmarshal([]byte(raw), &ladder) // a bad setting leaves the default ladder
+		}
+		evts := make([]*event.Event, 0, len(updates))
+		for k, u := range updates {
+			props := map[string]any{"model": mdl, "from": from[k], "to": string(u.Stage)}
+			if a, b := ladder.Index(from[k]), ladder.Index(string(u.Stage)); a >= 0 && b >= 0 {
+				props["direction"] = map[bool]string{true: "up", false: "down"}[b > a]
+			}
+			evts = append(evts, &event.Event{MessageID: fmt.Sprintf("model:%s:%d:%d:tier", mdl, u.CustomerID, at.UnixMilli()), CustomerID: u.CustomerID,
+				Type: "track", Name: TierChangedEvent, Properties: props, Timestamp: at})
+		}
+		if err := tx.insertModelEvents(evts); err != nil {
+			return err
+		}
+	}
+	_, err := tx.syncModelTags(mdl, 0)
+	return err
+}
+
+// OnModelEvents registers fn to run inside every model run's transaction with the events the
+// run stored (Stage Entered/Exited, RFM Class Changed, Tier Changed), as ingestion runs its
+// AfterStore hook: event tag rules and event-triggered SOPs then see model changes as they
+// see ingested events, in the same transaction.
+func (s *Store) OnModelEvents(fn func(tx *Tx, evts []*event.Event) error) {
+	s.subs.mu.Lock()
+	s.subs.modelEvents = fn
+	s.subs.mu.Unlock()
+}
+
+// modelEventsStored hands the events of evts that were stored now (not retried duplicates)
+// to the OnModelEvents hook.
+func (tx *Tx) modelEventsStored(evts []*event.Event, inserted []bool) error {
+	tx.s.subs.mu.RLock()
+	fn := tx.s.subs.modelEvents
+	tx.s.subs.mu.RUnlock()
+	if fn == nil {
+		return nil
+	}
+	var stored []*event.Event
+	for i, e := range evts {
+		if inserted[i] {
+			stored = append(stored, e)
+		}
+	}
+	if len(stored) == 0 {
+		return nil
+	}
+	return fn(tx, stored)
+}
+
+// insertModelEvents stores events a model made and runs the OnModelEvents hook on them.
+func (tx *Tx) insertModelEvents(evts []*event.Event) error {
+	inserted, err := tx.InsertEvents(evts)
+	if err != nil {
+		return err
+	}
+	return tx.modelEventsStored(evts, inserted)
 }

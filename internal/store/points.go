@@ -147,6 +147,7 @@ func (tx *Tx) postPoints(e *model.PointsEntry, preferLot int64, guard pointsGuar
 	}
 	_, err = tx.exec(`UPDATE customer_points SET balance = balance + ?, earned = earned + ?, spent = spent + ?, expired = expired + ?, updated_at = ? WHERE customer_id = ?`,
 		e.Delta, earned, spent, expired, ms(tx.Now()), e.CustomerID)
+	tx.NoteModel("points", false, e.CustomerID) // the audience engine's points column
 	return true, err
 }
 
@@ -455,7 +456,7 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 			for i, o := range part {
 				args[i] = orderRef(o.id)
 			}
-			rows, err := tx.query(`SELECT ref, idem_key, delta, id FROM points_ledger WHERE ref IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
+			rows, err := tx.query(`SELECT ref, idem_key, delta, id FROM points_ledger WHERE ref <> '' AND ref IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
 			if err != nil {
 				return err
 			}
@@ -633,6 +634,7 @@ func (tx *Tx) bulkEarn(earns []*model.PointsEntry) (int, error) {
 				return written, err
 			}
 		}
+		tx.NoteModel("points", false, order...)
 	}
 	return written, nil
 }
