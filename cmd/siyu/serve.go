@@ -14,7 +14,9 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/config"
+	"github.com/siyu-scrm/siyu/internal/model/recompute"
 	"github.com/siyu-scrm/siyu/internal/progress"
+	"github.com/siyu-scrm/siyu/internal/scheduler"
 	"github.com/siyu-scrm/siyu/internal/segmentsvc"
 	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -85,7 +87,17 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	// SOPs: event triggers plan in the ingestion transaction (through srv); a scheduler runs
 	// due touches, schedule, date and audience firings, and task expiry.
 	srv.SOPs = sop.NewService(st, srv.SOPMembers, log)
-	go srv.SOPs.Run(ctx, sopInterval)
+	// One scheduler runs every kind of job (each claims whatever is due): the SOPs' and the
+	// models' recomputes on their schedule (default daily 03:00 Asia/Shanghai).
+	jobs := scheduler.New(st, "", log)
+	srv.Models = recompute.New(st, srv.ModelMembers, log)
+	srv.Models.Register(jobs)
+	if next, err := srv.Models.Ensure(ctx, st.Now()); err != nil {
+		log.Error("models: the recompute schedule cannot be read; recompute on demand only", "err", err)
+	} else {
+		log.Info("models: next scheduled recompute", "at", next)
+	}
+	go srv.SOPs.RunOn(ctx, jobs, sopInterval)
 	go wecom.Serve(ctx, st, os.Getenv, log) // applies WeCom callbacks queued by /wecom/callback
 	hs := &http.Server{
 		Handler:           srv.Handler(),

@@ -210,6 +210,9 @@ func (s *Server) apiPareto(w http.ResponseWriter, r *http.Request) {
 type apiCustomerModels struct {
 	RFM       *apiCustomerRFM       `json:"rfm"` // null before the first RFM run
 	Lifecycle *apiCustomerLifecycle `json:"lifecycle"`
+	// Journey and AIPL: stage, entered_at and time in each stage; null before the first run.
+	Journey *apiCustomerStage `json:"journey"`
+	AIPL    *apiCustomerStage `json:"aipl"`
 	// Tier is null before the first tier run; Points are zeros before any points entry.
 	Tier   *apiCustomerTier     `json:"tier"`
 	Points *model.PointsBalance `json:"points"`
@@ -257,6 +260,13 @@ func (s *Server) apiGetCustomerModels(w http.ResponseWriter, r *http.Request) {
 		out.RFM = x
 	}
 	if out.Tier, out.Points, err = s.customerTierAndPoints(r, c.ID); err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	if out.Journey, err = s.customerStage(r.Context(), model.JourneyModel, c.ID); err == nil {
+		out.AIPL, err = s.customerStage(r.Context(), model.AIPLModel, c.ID)
+	}
+	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
