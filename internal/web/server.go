@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/siyu-scrm/siyu/internal/audience"
-	"github.com/siyu-scrm/siyu/internal/model/recompute"
 	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
@@ -30,11 +29,7 @@ type Server struct {
 	// serves the task inbox. Nil makes one whose audiences resolve through SOPMembers (its
 	// jobs then run only where a scheduler is started: siyu serve).
 	SOPs *sop.Service
-	// Models recomputes the customer models on the schedule and on demand. Nil makes one
-	// whose stage trees resolve through ModelMembers (its jobs then run only where a
-	// scheduler is started: siyu serve).
-	Models *recompute.Service
-	Log    *slog.Logger
+	Log  *slog.Logger
 	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
 	// that terminates it).
 	SecureCookies bool
@@ -67,6 +62,9 @@ func (s *Server) Handler() http.Handler {
 	if s.SOPs == nil {
 		s.SOPs = sop.NewService(s.Store, s.SOPMembers, s.Log)
 	}
+	// Model runs' events (Stage Entered, RFM Class Changed, Tier Changed) reach event tag
+	// rules and SOP event triggers inside the run's transaction, as ingested events do.
+	s.Store.OnModelEvents(afterStoreAll(s.TagRules.AfterStore(s.Log), s.SOPs.AfterStore(s.Log)))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
