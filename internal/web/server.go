@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/siyu-scrm/siyu/internal/audience"
+	"github.com/siyu-scrm/siyu/internal/model/recompute"
 	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
@@ -29,7 +30,11 @@ type Server struct {
 	// serves the task inbox. Nil makes one whose audiences resolve through SOPMembers (its
 	// jobs then run only where a scheduler is started: siyu serve).
 	SOPs *sop.Service
-	Log  *slog.Logger
+	// Models recomputes the customer models on the schedule and on demand. Nil makes one
+	// whose stage trees resolve through ModelMembers (its jobs then run only where a
+	// scheduler is started: siyu serve).
+	Models *recompute.Service
+	Log    *slog.Logger
 	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
 	// that terminates it).
 	SecureCookies bool
