@@ -54,6 +54,9 @@ type changeMark struct{ customers, events, merges, models int }
 // tracking reports whether anyone listens for changes: bulk loads with nobody subscribed
 // (demo generation) must not hold millions of change records in memory.
 func (tx *Tx) tracking() bool {
+	if tx.s.feedOn() { // other processes listen through the change feed
+		return true
+	}
 	tx.s.subs.mu.RLock()
 	defer tx.s.subs.mu.RUnlock()
 	return len(tx.s.subs.fns) > 0
