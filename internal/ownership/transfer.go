@@ -42,7 +42,7 @@ func (s *Service) poolReleaseJob(t time.Time) *store.Job {
 	return &store.Job{Kind: JobPoolRelease, Key: "pool-release:" + next.Format("2006-01-02"), RunAt: next}
 }
 
-func (s *Service) runPoolRelease(ctx context.Context, j *store.Job) error {
+func (s *Service) runPoolRelease(ctx context.Context, _ *store.Job) error {
 	n, err := s.AutoRelease(ctx)
 	if err != nil {
 		return err
@@ -50,7 +50,8 @@ func (s *Service) runPoolRelease(ctx context.Context, j *store.Job) error {
 	if n > 0 {
 		s.log.Info("pool: customers not followed up returned to the pool", "customers", n)
 	}
-	_, err = s.st.EnqueueJob(ctx, s.poolReleaseJob(j.RunAt))
+	// The next run is tomorrow's, even after days without a scheduler: one release catches up.
+	_, err = s.st.EnqueueJob(ctx, s.poolReleaseJob(s.st.Now()))
 	return err
 }
 

@@ -27,7 +27,7 @@ type world struct {
 	staff map[string]int64
 }
 
-func newWorld(t *testing.T, st *store.Store) *world {
+func newWorld(t testing.TB, st *store.Store) *world {
 	w := &world{st: st, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), staff: map[string]int64{}}
 	st.SetClock(func() time.Time { return w.now })
 	w.svc = New(st, nil)
@@ -43,7 +43,7 @@ func newWorld(t *testing.T, st *store.Store) *world {
 
 // customers creates n customers owned by owner (0: the pool); with wecomPrefix each gets a
 // WeCom external_userid wecomPrefix+i.
-func (w *world) customers(t *testing.T, n int, owner int64, wecomPrefix string) []int64 {
+func (w *world) customers(t testing.TB, n int, owner int64, wecomPrefix string) []int64 {
 	t.Helper()
 	ids := make([]int64, n)
 	err := w.st.InTx(bg, func(tx *store.Tx) error {
@@ -76,7 +76,7 @@ func (w *world) customers(t *testing.T, n int, owner int64, wecomPrefix string) 
 }
 
 // tasks gives executor an open task for each customer.
-func (w *world) tasks(t *testing.T, executor int64, customers []int64) []int64 {
+func (w *world) tasks(t testing.TB, executor int64, customers []int64) []int64 {
 	t.Helper()
 	ids := make([]int64, len(customers))
 	err := w.st.InTx(bg, func(tx *store.Tx) error {
@@ -96,7 +96,7 @@ func (w *world) tasks(t *testing.T, executor int64, customers []int64) []int64 {
 	return ids
 }
 
-func (w *world) groups(t *testing.T, owner string, n int) []string {
+func (w *world) groups(t testing.TB, owner string, n int) []string {
 	t.Helper()
 	chats := make([]string, n)
 	err := w.st.InTx(bg, func(tx *store.Tx) error {
@@ -121,7 +121,7 @@ func (w *world) scheduler(owner string) *scheduler.Scheduler {
 	return sch
 }
 
-func (w *world) transfer(t *testing.T, id int64) *store.Transfer {
+func (w *world) transfer(t testing.TB, id int64) *store.Transfer {
 	t.Helper()
 	tr, err := w.st.Transfer(bg, id)
 	if err != nil {
@@ -130,7 +130,7 @@ func (w *world) transfer(t *testing.T, id int64) *store.Transfer {
 	return tr
 }
 
-func queryInt(t *testing.T, st *store.Store, q string, args ...any) int64 {
+func queryInt(t testing.TB, st *store.Store, q string, args ...any) int64 {
 	t.Helper()
 	if st.Engine() == store.Postgres {
 		for i := 1; ; i++ {

@@ -217,6 +217,8 @@ type patchDiff struct {
 	args    []any
 	attrs   bool // attrs change: new attribute definitions may be needed
 	optOuts map[string]bool
+	// owner is the change of owner, recorded in the owner history (ownership.go).
+	owner *OwnerChange
 }
 
 func (d *patchDiff) empty() bool { return len(d.sets) == 0 && len(d.optOuts) == 0 }
@@ -247,6 +249,7 @@ func (tx *Tx) diffPatch(id int64, p *customer.Patch) (*patchDiff, error) {
 		if *p.Owner == "" {
 			if owner != 0 {
 				d.sets = append(d.sets, "owner_id = NULL")
+				d.owner = &OwnerChange{CustomerID: id, FromID: owner, Reason: OwnerProfile}
 			}
 		} else {
 			sid, err := tx.staffIDByLogin(*p.Owner)
@@ -256,6 +259,7 @@ func (tx *Tx) diffPatch(id int64, p *customer.Patch) (*patchDiff, error) {
 			if sid != owner {
 				d.sets = append(d.sets, "owner_id = ?")
 				d.args = append(d.args, sid)
+				d.owner = &OwnerChange{CustomerID: id, FromID: owner, ToID: sid, Reason: OwnerProfile}
 			}
 		}
 	}
@@ -345,6 +349,11 @@ func (tx *Tx) ApplyPatch(id int64, p *customer.Patch) error {
 		args := append(d.args, now, id)
 		if _, err := tx.exec(`UPDATE customers SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...); err != nil {
 			return fmt.Errorf("update customer %d: %w", id, err)
+		}
+		if d.owner != nil {
+			if err := tx.recordOwnerChanges([]*OwnerChange{d.owner}); err != nil {
+				return err
+			}
 		}
 	}
 	for ch, out := range d.optOuts {

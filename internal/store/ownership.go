@@ -24,6 +24,7 @@ const (
 	OwnerRelease     = "release"      // released back to the pool
 	OwnerAutoRelease = "auto_release" // not followed up for N days: back to the pool
 	OwnerTransfer    = "transfer"     // moved by a staff transfer (离职继承 / 在职继承)
+	OwnerProfile     = "profile"      // set with the profile: API, import, ingestion, WeCom
 )
 
 // OwnerChangedEvent is the event every change of owner records on the customer, so that SOPs
@@ -53,7 +54,7 @@ type OwnerChange struct {
 func (tx *Tx) SetOwners(changes []OwnerChange, expect []int64) ([]bool, error) {
 	applied := make([]bool, len(changes))
 	now := tx.Now()
-	var evts []*event.Event
+	var done []*OwnerChange
 	for i := range changes {
 		c := &changes[i]
 		var cur, merged sql.NullInt64
@@ -76,25 +77,40 @@ func (tx *Tx) SetOwners(changes []OwnerChange, expect []int64) ([]bool, error) {
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue // changed by another writer between the read and the update
 		}
+		applied[i] = true
+		tx.noteCustomer(c.CustomerID)
+		done = append(done, c)
+	}
+	return applied, tx.recordOwnerChanges(done)
+}
+
+// recordOwnerChanges writes changes of owner already made to the owner history, each with
+// an "Owner Changed" event (one multi-row insert for the events) handed to the event hook.
+func (tx *Tx) recordOwnerChanges(changes []*OwnerChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	now := tx.Now()
+	evts := make([]*event.Event, 0, len(changes))
+	for _, c := range changes {
 		c.At = now
 		if err := tx.row(`INSERT INTO owner_history (customer_id, from_id, to_id, by_staff, reason, note, ref, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			c.CustomerID, nullID(c.FromID), nullID(c.ToID), nullID(c.ByStaff), c.Reason, c.Note, c.Ref, ms(now)).Scan(&c.ID); err != nil {
-			return nil, fmt.Errorf("owner history of customer %d: %w", c.CustomerID, err)
+			return fmt.Errorf("owner history of customer %d: %w", c.CustomerID, err)
 		}
-		applied[i] = true
-		tx.noteCustomer(c.CustomerID)
 		evts = append(evts, &event.Event{
 			MessageID:  "owner:" + strconv.FormatInt(c.ID, 10),
 			CustomerID: c.CustomerID, Type: "track", Name: OwnerChangedEvent, Timestamp: now,
 			Properties: map[string]any{"from_owner_id": c.FromID, "to_owner_id": c.ToID, "reason": c.Reason, "by_staff_id": c.ByStaff},
 		})
 	}
-	if len(evts) > 0 {
-		if _, err := tx.InsertEvents(evts); err != nil {
-			return nil, err
-		}
+	inserted, err := tx.InsertEvents(evts)
+	if err != nil {
+		return err
 	}
-	return applied, nil
+	// Event tag rules and event-triggered SOPs see the change in this transaction, as they see
+	// ingested events and model runs' events (the OnModelEvents hook).
+	return tx.modelEventsStored(evts, inserted)
 }
 
 // SetOwners applies changes in one transaction (see Tx.SetOwners).
