@@ -18,8 +18,8 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usageLine = "bench ingest [--db DSN] [--events N] [--batch N] [--concurrency N] | bench segments [--customers N] [--sql-customers M] [--pg URL] | bench load [--duration D] [--staff N] [--customers N]"
-	if len(args) == 0 || (args[0] != "ingest" && args[0] != "segments" && args[0] != "load") {
+	const usageLine = "bench ingest [--db DSN] [--events N] [--batch N] [--concurrency N] | bench segments [--customers N] [--sql-customers M] [--pg URL] | bench load [--duration D] [--staff N] [--customers N] | bench rfm [--customers N] [--orders M] [--pg URL]"
+	if len(args) == 0 || (args[0] != "ingest" && args[0] != "segments" && args[0] != "load" && args[0] != "rfm") {
 		fmt.Fprintf(stderr, "Usage: siyu %s\n", usageLine)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
@@ -31,6 +31,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if args[0] == "load" {
 		return benchLoad(ctx, args[1:], stdout, stderr)
+	}
+	if args[0] == "rfm" {
+		return benchRFM(ctx, args[1:], stdout, stderr)
 	}
 	return benchSegments(ctx, args[1:], stdout, stderr)
 }

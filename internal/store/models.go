@@ -207,11 +207,7 @@ func (s *Store) SaveRFMRun(ctx context.Context, run *model.RFMRun, scores []mode
 			model.RFMModel, string(cfg), asOf, ms(run.ComputedAt), run.Customers, run.Buyers).Scan(&run.ID); err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
-		cols := []string{"run_id", "customer_id", "r", "f", "m_minor", "r_score", "f_score", "m_score", "class"}
-		if err := tx.insertRows("customer_rfm", cols, len(scores), func(i int, args []any) ([]any, error) {
-			sc := &scores[i]
-			return append(args, run.ID, sc.CustomerID, sc.R, sc.F, sc.M, int64(sc.RScore), int64(sc.FScore), int64(sc.MScore), string(sc.Class)), nil
-		}); err != nil {
+		if err := tx.insertRFMRows(run.ID, scores); err != nil {
 			return err
 		}
 		if prev != nil {

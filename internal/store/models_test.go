@@ -74,60 +74,13 @@ func rfmData(t *testing.T, s *store.Store, rng *rand.Rand, n int, asOf segment.D
 	}
 }
 
-// referenceRFM computes RFM as one SQL query with window functions, written from the rule in
-// docs/models.md and independent of the Go code: R counts whole days in UTC+8, scores come
-// from RANK() (ties get the rank of the first of their group), classes from the score cut.
+// referenceRFM computes RFM as one SQL query with window functions (store.RFMReferenceSQL,
+// written from the rule in docs/models.md and independent of the Go code).
 func referenceRFM(t *testing.T, s *store.Store, cfg model.RFMConfig, asOf segment.Day) map[int64]model.Score {
 	t.Helper()
-	q := cfg.Quantiles
-	scoreSQL := func(w string) string {
-		return fmt.Sprintf(`1 + CASE WHEN 100*%[1]s >= %[2]d*n THEN 1 ELSE 0 END + CASE WHEN 100*%[1]s >= %[3]d*n THEN 1 ELSE 0 END
-			+ CASE WHEN 100*%[1]s >= %[4]d*n THEN 1 ELSE 0 END + CASE WHEN 100*%[1]s >= %[5]d*n THEN 1 ELSE 0 END`, w, q[0], q[1], q[2], q[3])
-	}
-	high := func(sc, sum string) string {
-		if cfg.Cut.Mode == model.CutScore {
-			return fmt.Sprintf("CASE WHEN %s >= %d THEN 1 ELSE 0 END", sc, cfg.Cut.Score)
-		}
-		return fmt.Sprintf("CASE WHEN %s*n > %s THEN 1 ELSE 0 END", sc, sum)
-	}
-	query := `WITH agg AS (
-		SELECT customer_id, ` + fmt.Sprint(int(asOf)) + ` - MAX((paid_at + 28800000) / 86400000) AS r, COUNT(*) AS f, SUM(amount_minor - refunded_minor) AS m
-		FROM orders WHERE status IN ('paid', 'partially_refunded')
-		AND (paid_at + 28800000) / 86400000 BETWEEN ` + fmt.Sprint(int(asOf)-cfg.WindowDays+1) + ` AND ` + fmt.Sprint(int(asOf)) + `
-		GROUP BY customer_id
-	), ranked AS (
-		SELECT customer_id, r, f, m, COUNT(*) OVER () AS n,
-			RANK() OVER (ORDER BY r DESC) - 1 AS wr, RANK() OVER (ORDER BY f) - 1 AS wf, RANK() OVER (ORDER BY m) - 1 AS wm
-		FROM agg
-	), scored AS (
-		SELECT customer_id, r, f, m, n, ` + scoreSQL("wr") + ` AS rs, ` + scoreSQL("wf") + ` AS fs, ` + scoreSQL("wm") + ` AS ms FROM ranked
-	), summed AS (
-		SELECT scored.*, SUM(rs) OVER () AS sr, SUM(fs) OVER () AS sf, SUM(ms) OVER () AS sm FROM scored
-	), coded AS (
-		SELECT summed.*, 100*(` + high("ms", "sm") + `) + 10*(` + high("rs", "sr") + `) + (` + high("fs", "sf") + `) AS code FROM summed
-	)
-	SELECT customer_id, r, f, m, rs, fs, ms, CASE code
-		WHEN 111 THEN '重要价值客户' WHEN 110 THEN '重要发展客户' WHEN 101 THEN '重要保持客户' WHEN 100 THEN '重要挽留客户'
-		WHEN 11 THEN '一般价值客户' WHEN 10 THEN '一般发展客户' WHEN 1 THEN '一般保持客户' ELSE '一般挽留客户' END
-	FROM coded`
-	rows, err := s.DB().QueryContext(ctx, query)
-	if err != nil {
-		t.Fatalf("reference query: %v", err)
-	}
-	defer rows.Close()
 	out := map[int64]model.Score{}
-	for rows.Next() {
-		var sc model.Score
-		var rs, fs, ms int64
-		var class string
-		if err := rows.Scan(&sc.CustomerID, &sc.R, &sc.F, &sc.M, &rs, &fs, &ms, &class); err != nil {
-			t.Fatal(err)
-		}
-		sc.RScore, sc.FScore, sc.MScore, sc.Class = int8(rs), int8(fs), int8(ms), model.Class(class)
-		out[sc.CustomerID] = sc
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+	if err := s.RFMReference(ctx, cfg, asOf, func(sc model.Score) { out[sc.CustomerID] = sc }); err != nil {
+		t.Fatalf("reference query: %v", err)
 	}
 	return out
 }
