@@ -246,7 +246,7 @@ func TestStageModelsAPI(t *testing.T) {
 
 		// The schedule.
 		sch := e.must(http.StatusOK, "GET", "/api/v1/models/schedule", e.opKey, nil)
-		if sch["cron"] != "0 3 * * *" || sch["timezone"] != "Asia/Shanghai" || sch["next_run"] == nil || len(sch["available_models"].([]any)) != 4 {
+		if sch["cron"] != "0 3 * * *" || sch["timezone"] != "Asia/Shanghai" || sch["next_run"] == nil || len(sch["available_models"].([]any)) != 5 {
 			t.Fatalf("schedule %v", sch)
 		}
 		for _, c := range []struct{ body, field string }{
@@ -267,7 +267,7 @@ func TestStageModelsAPI(t *testing.T) {
 		if r := e.call("GET", "/api/v1/models/schedule", e.salesKey, nil); r.Code != http.StatusForbidden {
 			t.Fatalf("sales read the schedule: %d", r.Code)
 		}
-		if r := e.call("POST", "/api/v1/models/schedule/run", e.opKey, `{"models": ["tier"]}`); r.Code != http.StatusUnprocessableEntity || r.field(t) != "models[0]" {
+		if r := e.call("POST", "/api/v1/models/schedule/run", e.opKey, `{"models": ["churn"]}`); r.Code != http.StatusUnprocessableEntity || r.field(t) != "models[0]" {
 			t.Fatalf("unknown model: %d %s", r.Code, r.Body)
 		}
 		q := e.must(http.StatusAccepted, "POST", "/api/v1/models/schedule/run", e.opKey, `{"models": ["aipl"]}`)

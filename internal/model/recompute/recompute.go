@@ -58,7 +58,8 @@ func New(st *store.Store, members model.Members, log *slog.Logger) *Service {
 }
 
 // Standard are siyu's own models in the order they are recomputed: RFM (as of today in
-// Asia/Shanghai, with the saved configuration), the default lifecycle, the journey and AIPL.
+// Asia/Shanghai, with the saved configuration), the default lifecycle, the journey, AIPL and
+// member tiers (points first).
 func Standard(st *store.Store, members model.Members) []model.Recomputer {
 	return []model.Recomputer{
 		{Name: model.RFMModel, Run: func(ctx context.Context, now time.Time) (int, error) {
@@ -93,7 +94,33 @@ func Standard(st *store.Store, members model.Members) []model.Recomputer {
 			}
 			return run.Changed, nil
 		}},
+		{Name: model.TierModel, Run: func(ctx context.Context, now time.Time) (int, error) {
+			return RunTiers(ctx, st, now)
+		}},
 	}
+}
+
+// RunTiers catches the points ledger up (orders, events, expiry) and then recomputes member
+// tiers, which read points: it reports the ledger entries written and the customers whose
+// tier changed.
+func RunTiers(ctx context.Context, st *store.Store, now time.Time) (int, error) {
+	pcfg, err := st.PointsConfig(ctx)
+	if err != nil {
+		return 0, err
+	}
+	pts, err := st.RunPoints(ctx, pcfg, now)
+	if err != nil {
+		return 0, fmt.Errorf("points: %w", err)
+	}
+	tcfg, err := st.TierConfig(ctx)
+	if err != nil {
+		return 0, err
+	}
+	run, err := model.RunTiers(ctx, st, tcfg, now)
+	if err != nil {
+		return 0, err
+	}
+	return run.Changed + pts.OrderEntries + pts.EventEntries + int(pts.ExpiryEntries), nil
 }
 
 // RunJourney computes the saved journey at now.

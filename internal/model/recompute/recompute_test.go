@@ -119,7 +119,7 @@ func TestScheduledRecompute(t *testing.T) {
 			svc.Register(sch)
 			svcs, schs = append(svcs, svc), append(schs, sch)
 		}
-		if got := svcs[0].Registry.Names(); !slices.Equal(got, []string{"rfm", "lifecycle", "journey", "aipl"}) {
+		if got := svcs[0].Registry.Names(); !slices.Equal(got, []string{"rfm", "lifecycle", "journey", "aipl", "tier"}) {
 			t.Fatalf("registry %v", got)
 		}
 		at3 := time.Date(2026, 11, 2, 3, 0, 0, 0, sh)
@@ -151,7 +151,7 @@ func TestScheduledRecompute(t *testing.T) {
 			t.Fatalf("the 03:00 recompute ran %v times", ran)
 		}
 		last, err := s.LastScheduleRun(ctx)
-		if err != nil || last == nil || last.Trigger != recompute.TriggerSchedule || len(last.Results) != 4 {
+		if err != nil || last == nil || last.Trigger != recompute.TriggerSchedule || len(last.Results) != 5 {
 			t.Fatalf("last run %+v %v", last, err)
 		}
 		for _, r := range last.Results {
@@ -240,7 +240,7 @@ func TestScheduledRecompute(t *testing.T) {
 		}
 
 		// On demand: AIPL alone, now.
-		if _, err := svcs[1].RunNow(ctx, []string{"tier"}, c.now()); err == nil {
+		if _, err := svcs[1].RunNow(ctx, []string{"churn"}, c.now()); err == nil {
 			t.Fatal("an unknown model was accepted")
 		}
 		if _, err := svcs[1].RunNow(ctx, []string{model.AIPLModel}, c.now()); err != nil {
@@ -262,20 +262,20 @@ func TestScheduledRecompute(t *testing.T) {
 	})
 }
 
-// A model registered beside the standard ones (a tier model, say) runs with them.
+// A model registered beside the standard ones runs with them.
 func TestRegisteredModelRuns(t *testing.T) {
 	s := storetest.Open(t, store.SQLite)
 	c := &clock{t: time.Date(2026, 11, 2, 12, 0, 0, 0, segment.Shanghai)}
 	s.SetClock(c.now)
 	svc := recompute.New(s, sqlMembers(s, c), quiet)
 	var got time.Time
-	svc.Registry.Register(model.Recomputer{Name: "tier", Run: func(_ context.Context, now time.Time) (int, error) {
+	svc.Registry.Register(model.Recomputer{Name: "churn", Run: func(_ context.Context, now time.Time) (int, error) {
 		got = now
 		return 3, nil
 	}})
 	sch := scheduler.New(s, "a", quiet)
 	svc.Register(sch)
-	if _, err := svc.RunNow(ctx, []string{"tier"}, c.now()); err != nil {
+	if _, err := svc.RunNow(ctx, []string{"churn"}, c.now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sch.RunDue(ctx, c.now()); err != nil {
@@ -283,7 +283,7 @@ func TestRegisteredModelRuns(t *testing.T) {
 	}
 	last, _ := s.LastScheduleRun(ctx)
 	if !got.Equal(c.now()) || len(last.Results) != 1 || last.Results[0].Changed != 3 {
-		t.Fatalf("tier ran at %v: %+v", got, last)
+		t.Fatalf("churn ran at %v: %+v", got, last)
 	}
 }
 
