@@ -26,7 +26,7 @@ type surveyFixture struct {
 	clock          time.Time
 }
 
-func newSurveyFixture(t *testing.T, s *store.Store) *surveyFixture {
+func newSurveyFixture(t testing.TB, s *store.Store) *surveyFixture {
 	t.Helper()
 	fx := &surveyFixture{s: s, clock: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	s.SetClock(func() time.Time { return fx.clock })
@@ -60,7 +60,7 @@ func newSurveyFixture(t *testing.T, s *store.Store) *surveyFixture {
 	return fx
 }
 
-func (fx *surveyFixture) answers(t *testing.T, form url.Values) survey.Answers {
+func (fx *surveyFixture) answers(t testing.TB, form url.Values) survey.Answers {
 	t.Helper()
 	a, probs := fx.sv.Decode(form, fx.clock)
 	if len(probs) > 0 {
@@ -346,3 +346,22 @@ func toStrings(v any) []string {
 }
 
 func sorted(ids ...int64) []int64 { slices.Sort(ids); return ids }
+
+// BenchmarkSubmitSurvey stores full responses (nine answers: profile fields, attributes, three
+// tags, the event) for distinct customers, one transaction each, as the public page does.
+func BenchmarkSubmitSurvey(b *testing.B) {
+	for _, eng := range storetest.Engines {
+		b.Run(string(eng), func(b *testing.B) {
+			s := storetest.Open(b, eng)
+			fx := newSurveyFixture(b, s)
+			ids := bulkCustomers(b, s, b.N)
+			a := fx.answers(b, fullForm)
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := s.SubmitSurvey(ctx, store.Submission{SurveyID: fx.sv.ID, CustomerID: ids[i], Answers: a, IP: "10.0.0.1"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -140,3 +140,21 @@ func checkAnswer(t *testing.T, q *Question, a Answer) {
 		}
 	}
 }
+
+// BenchmarkDecode decodes and checks a full form of the sample survey and works out its
+// effects, the CPU part of every submission.
+func BenchmarkDecode(b *testing.B) {
+	d := sample()
+	form, err := url.ParseQuery("q.gender=f&q.hobbies=run&q.hobbies=yoga&q.note=%E5%BE%88%E5%A5%BD&q.height=170&q.bday=1990-01-02&q.nps=9&q.where.province=%E5%B9%BF%E4%B8%9C%E7%9C%81&q.where.city=%E6%B7%B1%E5%9C%B3%E5%B8%82&q.tel=13800138000&q.inc=hi&q.lvl=a")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a, probs := d.Decode(form, now)
+		if len(probs) > 0 {
+			b.Fatal(probs)
+		}
+		d.Effects(a, attrTypeOf)
+	}
+}
