@@ -630,3 +630,12 @@ func mergeSurveys(tx *Tx, from, into int64) error {
 	_, err := tx.exec(`UPDATE survey_responses SET customer_id = ? WHERE customer_id = ?`, into, from)
 	return err
 }
+
+// SurveyAnswered reports whether a customer (or the customer it was merged into) has answered
+// a survey, so the public page can say so before asking again.
+func (s *Store) SurveyAnswered(ctx context.Context, surveyID, customerID int64) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM survey_respondents WHERE survey_id = ? AND customer_id =
+		(SELECT COALESCE(merged_into, id) FROM customers WHERE id = ?)`), surveyID, customerID).Scan(&n)
+	return n > 0, err
+}
