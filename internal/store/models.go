@@ -84,8 +84,14 @@ func (s *Store) setJSONSetting(ctx context.Context, key string, v any) error {
 // (status paid or partially_refunded; zero amounts count) paid in [from, to): the last payment
 // day in loc, how many and their amount net of refunds.
 func (s *Store) RFMAggregates(ctx context.Context, from, to time.Time, loc *time.Location) ([]model.Aggregate, error) {
+	// On SQLite the covering orders_customer_paid gives the rows in customer order, so the
+	// GROUP BY streams instead of sorting every order of the window first.
+	from_ := `orders`
+	if s.engine == SQLite {
+		from_ = `orders INDEXED BY orders_customer_paid`
+	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT customer_id, MAX(paid_at), COUNT(*), SUM(amount_minor - refunded_minor)
-		FROM orders WHERE paid_at >= ? AND paid_at < ? AND status <> 'refunded' GROUP BY customer_id`), ms(from), ms(to))
+		FROM `+from_+` WHERE paid_at >= ? AND paid_at < ? AND status <> 'refunded' GROUP BY customer_id`), ms(from), ms(to))
 	if err != nil {
 		return nil, err
 	}
