@@ -764,7 +764,34 @@ CREATE TABLE survey_respondents (
 );
 CREATE INDEX survey_respondents_customer ON survey_respondents(customer_id);
 `,
-	// 18: RFM and lifecycle read a customer's paid orders from the index alone:
+	// 18: objectives and key results (internal/goal): OKRs bound to metrics, progress computed.
+	`CREATE TABLE objectives (
+	id {{pk}},
+	name TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	from_day TEXT NOT NULL,
+	to_day TEXT NOT NULL,
+	owner_staff_id BIGINT,
+	department_id BIGINT,
+	created_by BIGINT,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX objectives_period ON objectives(from_day, to_day);
+CREATE TABLE key_results (
+	id {{pk}},
+	objective_id BIGINT NOT NULL REFERENCES objectives(id),
+	position BIGINT NOT NULL,
+	name TEXT NOT NULL,
+	metric TEXT NOT NULL,
+	segment_id BIGINT,
+	target DOUBLE PRECISION NOT NULL,
+	direction TEXT NOT NULL,
+	owner_staff_id BIGINT,
+	department_id BIGINT
+);
+CREATE INDEX key_results_objective ON key_results(objective_id, position);`,
+	// 19: RFM and lifecycle read a customer's paid orders from the index alone:
 	// orders_customer_paid also holds the status and amounts (covering; SQLite's GROUP BY
 	// customer_id then streams in index order instead of sorting ten million rows).
 	`DROP INDEX orders_customer_paid;
