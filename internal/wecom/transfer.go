@@ -112,3 +112,14 @@ func (c *Client) TransferGroupChats(ctx context.Context, resigned bool, chatIDs 
 	err := c.call(ctx, http.MethodPost, path, nil, map[string]any{"chat_id_list": chatIDs, "new_owner": newOwner}, &out)
 	return out.Failed, err
 }
+
+// ConfiguredClient returns a client for the configuration in settings and the environment as
+// it is now (an operator may enter it after start-up), or nil when WeCom's API is not
+// configured.
+func ConfiguredClient(ctx context.Context, settings Settings, tokens TokenStore, getenv func(string) string) (*Client, error) {
+	cfg, err := LoadConfig(ctx, settings, getenv)
+	if err != nil || !cfg.APIReady() {
+		return nil, err
+	}
+	return NewClient(cfg, tokens)
+}
