@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -484,6 +486,7 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 		}
 		var (
 			earns     []*model.PointsEntry
+			follows   = map[string]*model.PointsEntry{}
 			reversals []*model.PointsEntry
 			lots      []int64
 		)
@@ -506,7 +509,11 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 				}
 				earns = append(earns, &model.PointsEntry{CustomerID: o.customer, Delta: pts, Kind: model.PointsEarn, Rule: model.OrderRule,
 					Reason: "消费得积分", Ref: ref, Key: ref, At: at, ExpiresAt: exp})
-				x = &seen{initial: pts, total: pts}
+				if kept := model.KeptPoints(pts, o.amount, net); kept != pts { // refunded before its first run
+					follows[ref] = &model.PointsEntry{CustomerID: o.customer, Delta: kept - pts, Kind: model.PointsEarn, Rule: model.OrderRule,
+						Reason: "退款扣回积分", Ref: ref, Key: ref + "@" + strconv.FormatInt(kept, 10), At: now}
+				}
+				continue
 			}
 			if kept := model.KeptPoints(x.initial, o.amount, net); kept != x.total {
 				reversals = append(reversals, &model.PointsEntry{CustomerID: o.customer, Delta: kept - x.total, Kind: model.PointsEarn, Rule: model.OrderRule,
@@ -514,19 +521,13 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 				lots = append(lots, x.lot)
 			}
 		}
-		n, err := tx.bulkEarn(earns)
+		n, err := tx.bulkEarn(earns, follows)
 		if err != nil {
 			return err
 		}
 		written += n
 		for i, e := range reversals {
-			lot := lots[i]
-			if lot == 0 { // earned in this batch
-				if err := tx.row(`SELECT id FROM points_ledger WHERE idem_key = ?`, e.Ref).Scan(&lot); err != nil {
-					return err
-				}
-			}
-			ok, err := tx.postPoints(e, lot, nil)
+			ok, err := tx.postPoints(e, lots[i], nil)
 			if err != nil {
 				return err
 			}
@@ -539,10 +540,12 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 	return written, err
 }
 
-// bulkEarn writes positive earn entries: in bulk for customers whose balance is not negative
-// (each entry opens a lot of its full amount), one by one for the others (their points first
-// pay back what they owe). Entries whose key is already in the ledger are skipped.
-func (tx *Tx) bulkEarn(earns []*model.PointsEntry) (int, error) {
+// bulkEarn writes positive earn entries, each with the negative entry follows holds under its
+// key (an order refunded before its first run: the earn and its reversal), in bulk for
+// customers whose balance is not negative (the pair opens one lot of what is left), one by one
+// for the others (their points first pay back what they owe). Entries whose key is already in
+// the ledger are skipped.
+func (tx *Tx) bulkEarn(earns []*model.PointsEntry, follows map[string]*model.PointsEntry) (int, error) {
 	if len(earns) == 0 {
 		return 0, nil
 	}
@@ -569,6 +572,14 @@ func (tx *Tx) bulkEarn(earns []*model.PointsEntry) (int, error) {
 		if ok {
 			written++
 		}
+		if f := follows[e.Key]; f != nil && ok {
+			if ok, err = tx.postPoints(f, e.ID, nil); err != nil {
+				return written, err
+			}
+			if ok {
+				written++
+			}
+		}
 	}
 	nowMS := ms(tx.Now())
 	const per = 500
@@ -576,7 +587,7 @@ func (tx *Tx) bulkEarn(earns []*model.PointsEntry) (int, error) {
 		part := bulk[start:min(start+per, len(bulk))]
 		args := make([]any, 0, len(part)*9)
 		byKey := map[string]*model.PointsEntry{}
-		for _, e := range part {
+		add := func(e *model.PointsEntry) {
 			var exp any
 			if !e.ExpiresAt.IsZero() {
 				exp = ms(e.ExpiresAt)
@@ -584,12 +595,18 @@ func (tx *Tx) bulkEarn(earns []*model.PointsEntry) (int, error) {
 			args = append(args, e.CustomerID, e.Delta, e.Kind, e.Rule, e.Reason, e.Ref, e.Key, ms(e.At), exp)
 			byKey[e.Key] = e
 		}
-		rows, err := tx.query(`INSERT INTO points_ledger (customer_id, delta, kind, rule, reason, ref, idem_key, at, expires_at) VALUES `+placeholders(len(part), 9)+
+		for _, e := range part {
+			add(e)
+			if f := follows[e.Key]; f != nil {
+				add(f)
+			}
+		}
+		rows, err := tx.query(`INSERT INTO points_ledger (customer_id, delta, kind, rule, reason, ref, idem_key, at, expires_at) VALUES `+placeholders(len(byKey), 9)+
 			` ON CONFLICT (idem_key) DO NOTHING RETURNING id, idem_key`, args...)
 		if err != nil {
 			return written, err
 		}
-		var done []*model.PointsEntry
+		var done, lots []*model.PointsEntry
 		for rows.Next() {
 			var id int64
 			var key string
@@ -600,18 +617,23 @@ func (tx *Tx) bulkEarn(earns []*model.PointsEntry) (int, error) {
 			e := byKey[key]
 			e.ID = id
 			done = append(done, e)
+			if e.Delta > 0 {
+				lots = append(lots, e)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return written, err
 		}
 		written += len(done)
-		if err := tx.insertRows("points_lots", []string{"ledger_id", "customer_id", "remaining", "at", "expires_at"}, len(done), func(i int, args []any) ([]any, error) {
+		// A pair's lot holds what its reversal left; a fully reversed earn opens none.
+		lots = slices.DeleteFunc(lots, func(e *model.PointsEntry) bool { return lotOf(e, follows) == 0 })
+		if err := tx.insertRows("points_lots", []string{"ledger_id", "customer_id", "remaining", "at", "expires_at"}, len(lots), func(i int, args []any) ([]any, error) {
 			var exp any
-			if !done[i].ExpiresAt.IsZero() {
-				exp = ms(done[i].ExpiresAt)
+			if !lots[i].ExpiresAt.IsZero() {
+				exp = ms(lots[i].ExpiresAt)
 			}
-			return append(args, done[i].ID, done[i].CustomerID, done[i].Delta, ms(done[i].At), exp), nil
+			return append(args, lots[i].ID, lots[i].CustomerID, lotOf(lots[i], follows), ms(lots[i].At), exp), nil
 		}); err != nil {
 			return written, err
 		}
@@ -639,13 +661,29 @@ func (tx *Tx) bulkEarn(earns []*model.PointsEntry) (int, error) {
 	return written, nil
 }
 
+// lotOf is what an earn entry leaves in its lot after its follow (written with it).
+func lotOf(e *model.PointsEntry, follows map[string]*model.PointsEntry) int64 {
+	if f := follows[e.Key]; f != nil {
+		return e.Delta + f.Delta
+	}
+	return e.Delta
+}
+
 // earnEvents writes the points of the events that have a rule in cfg, each under
 // "event:MESSAGEID", within the rule's daily cap (counted per customer and Shanghai day of the
-// event's time, under the balance lock). Events whose points would already have expired earn
-// nothing. It returns the entries written.
+// event's time). Events whose points would already have expired earn nothing. The events'
+// customers are locked first (their balance rows, in id order), so a concurrent batch
+// counting the same caps waits for this one; entries are then written in bulk. It returns the
+// entries written.
 func (tx *Tx) earnEvents(cfg *model.PointsConfig, evts []*event.Event) (int, error) {
-	written := 0
 	now := tx.Now()
+	type pending struct {
+		ev   *event.Event
+		rule model.PointsEventRule
+		day  segment.Day
+	}
+	var todo []pending
+	customers := map[int64]bool{}
 	for _, ev := range evts {
 		if ev.CustomerID <= 0 || ev.Type != "track" {
 			continue
@@ -654,31 +692,128 @@ func (tx *Tx) earnEvents(cfg *model.PointsConfig, evts []*event.Event) (int, err
 		if !ok {
 			continue
 		}
-		exp := cfg.ExpiresAt(ev.Timestamp)
-		if !exp.IsZero() && !exp.After(now) {
+		if exp := cfg.ExpiresAt(ev.Timestamp); !exp.IsZero() && !exp.After(now) {
 			continue
 		}
-		ruleName := "event:" + rule.Event
-		day := segment.DayOf(ev.Timestamp, segment.Shanghai)
-		e := &model.PointsEntry{CustomerID: ev.CustomerID, Delta: rule.Points, Kind: model.PointsEarn, Rule: ruleName, Reason: rule.Event,
-			Ref: "event:" + ev.MessageID, Key: "event:" + ev.MessageID, At: ev.Timestamp, ExpiresAt: exp}
-		ok, err := tx.postPoints(e, 0, func(int64) (bool, error) {
-			if rule.DailyCap == 0 {
-				return true, nil
-			}
-			var n int
-			err := tx.row(`SELECT COUNT(*) FROM points_ledger WHERE customer_id = ? AND rule = ? AND kind = 'earn' AND at >= ? AND at < ?`,
-				ev.CustomerID, ruleName, ms(day.Start(segment.Shanghai)), ms((day + 1).Start(segment.Shanghai))).Scan(&n)
-			return n < rule.DailyCap, err
+		todo = append(todo, pending{ev, rule, segment.DayOf(ev.Timestamp, segment.Shanghai)})
+		customers[ev.CustomerID] = true
+	}
+	if len(todo) == 0 {
+		return 0, nil
+	}
+	ids := slices.Sorted(maps.Keys(customers))
+	if err := tx.lockPointsMany(ids); err != nil {
+		return 0, err
+	}
+	// Keys already credited, and what each capped (customer, rule, day) has earned so far.
+	keys := make([]any, len(todo))
+	for i, p := range todo {
+		keys[i] = "event:" + p.ev.MessageID
+	}
+	done := map[string]bool{}
+	for start := 0; start < len(keys); start += inChunk {
+		part := keys[start:min(start+inChunk, len(keys))]
+		rows, err := tx.query(`SELECT idem_key FROM points_ledger WHERE idem_key IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, part...)
+		got, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (string, error) {
+			var k string
+			return k, sc.Scan(&k)
 		})
 		if err != nil {
-			return written, err
+			return 0, err
 		}
-		if ok {
-			written++
+		for _, k := range got {
+			done[k] = true
 		}
 	}
-	return written, nil
+	type capKey struct {
+		customer int64
+		rule     string
+		day      segment.Day
+	}
+	used := map[capKey]int{}
+	var capped []any
+	minDay, maxDay := todo[0].day, todo[0].day
+	for _, p := range todo {
+		if p.rule.DailyCap > 0 {
+			capped = append(capped, "event:"+p.rule.Event)
+		}
+		minDay, maxDay = min(minDay, p.day), max(maxDay, p.day)
+	}
+	if len(capped) > 0 {
+		for start := 0; start < len(ids); start += inChunk {
+			part := ids[start:min(start+inChunk, len(ids))]
+			args := []any{ms(minDay.Start(segment.Shanghai)), ms((maxDay + 1).Start(segment.Shanghai))}
+			for _, id := range part {
+				args = append(args, id)
+			}
+			rows, err := tx.query(`SELECT customer_id, rule, at FROM points_ledger WHERE kind = 'earn' AND at >= ? AND at < ? AND customer_id IN (`+
+				strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`) AND rule LIKE 'event:%'`, args...)
+			if err != nil {
+				return 0, err
+			}
+			for rows.Next() {
+				var k capKey
+				var at int64
+				if err := rows.Scan(&k.customer, &k.rule, &at); err != nil {
+					rows.Close()
+					return 0, err
+				}
+				k.day = segment.DayOf(fromMS(at), segment.Shanghai)
+				used[k]++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b pending) int { return a.ev.Timestamp.Compare(b.ev.Timestamp) })
+	var earns []*model.PointsEntry
+	for _, p := range todo {
+		key := "event:" + p.ev.MessageID
+		if done[key] {
+			continue
+		}
+		done[key] = true // the same message twice in one batch
+		ruleName := "event:" + p.rule.Event
+		if p.rule.DailyCap > 0 {
+			k := capKey{p.ev.CustomerID, ruleName, p.day}
+			if used[k] >= p.rule.DailyCap {
+				continue
+			}
+			used[k]++
+		}
+		earns = append(earns, &model.PointsEntry{CustomerID: p.ev.CustomerID, Delta: p.rule.Points, Kind: model.PointsEarn, Rule: ruleName, Reason: p.rule.Event,
+			Ref: key, Key: key, At: p.ev.Timestamp, ExpiresAt: cfg.ExpiresAt(p.ev.Timestamp)})
+	}
+	return tx.bulkEarn(earns, nil)
+}
+
+// lockPointsMany makes sure the customers (sorted) have balance rows and, on PostgreSQL, locks
+// them until the transaction ends, in id order so that two batches cannot deadlock.
+func (tx *Tx) lockPointsMany(ids []int64) error {
+	nowMS := ms(tx.Now())
+	for start := 0; start < len(ids); start += inChunk {
+		part := ids[start:min(start+inChunk, len(ids))]
+		args := make([]any, 0, 2*len(part))
+		for _, id := range part {
+			args = append(args, id, nowMS)
+		}
+		vals := strings.TrimSuffix(strings.Repeat("(?, 0, ?),", len(part)), ",")
+		if _, err := tx.exec(`INSERT INTO customer_points (customer_id, balance, updated_at) VALUES `+vals+` ON CONFLICT (customer_id) DO NOTHING`, args...); err != nil {
+			return err
+		}
+		if tx.s.engine == Postgres {
+			in := make([]any, len(part))
+			for i, id := range part {
+				in[i] = id
+			}
+			if _, err := tx.exec(`SELECT customer_id FROM customer_points WHERE customer_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`) ORDER BY customer_id FOR UPDATE`, in...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // pointsSavepoint isolates the points hook's writes inside the ingestion transaction.
@@ -737,20 +872,16 @@ func (s *Store) EarnEventPoints(ctx context.Context, cfg model.PointsConfig, now
 	} else if ok {
 		mark, _ = strconv.ParseInt(v, 10, 64)
 	}
-	names := make([]any, 0, len(cfg.Events)+3)
-	for _, r := range cfg.Events {
-		names = append(names, r.Event)
-	}
-	in := strings.TrimSuffix(strings.Repeat("?,", len(names)), ",")
-	var since int64
+	var since time.Time
 	if cfg.ExpiryDays > 0 {
-		since = ms(now.Add(-time.Duration(cfg.ExpiryDays) * 24 * time.Hour))
+		since = now.Add(-time.Duration(cfg.ExpiryDays) * 24 * time.Hour)
 	}
 	written := 0
 	for {
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, message_id, customer_id, type, name, ts FROM events WHERE name IN (`+in+`) AND ts > ? AND id > ? ORDER BY id LIMIT 2000`),
-			append(names, since, mark)...)
-		evts, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (*event.Event, error) {
+		// By primary key only, names filtered here: an index on names would make every page
+		// re-read and sort all the matching events after the mark.
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, message_id, customer_id, type, name, ts FROM events WHERE id > ? ORDER BY id LIMIT 5000`), mark)
+		page, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (*event.Event, error) {
 			var e event.Event
 			var ts int64
 			err := sc.Scan(&e.ID, &e.MessageID, &e.CustomerID, &e.Type, &e.Name, &ts)
@@ -760,18 +891,24 @@ func (s *Store) EarnEventPoints(ctx context.Context, cfg model.PointsConfig, now
 		if err != nil {
 			return written, fmt.Errorf("event points: %w", err)
 		}
-		if len(evts) == 0 {
+		if len(page) == 0 {
 			break
 		}
-		err = s.InTx(ctx, func(tx *Tx) error {
-			n, err := tx.earnEvents(&cfg, evts)
-			written += n
-			return err
+		mark = page[len(page)-1].ID
+		evts := slices.DeleteFunc(page, func(e *event.Event) bool {
+			_, ok := cfg.EventRule(e.Name)
+			return !ok || e.Timestamp.Before(since)
 		})
-		if err != nil {
-			return written, fmt.Errorf("event points: %w", err)
+		if len(evts) > 0 {
+			err = s.InTx(ctx, func(tx *Tx) error {
+				n, err := tx.earnEvents(&cfg, evts)
+				written += n
+				return err
+			})
+			if err != nil {
+				return written, fmt.Errorf("event points: %w", err)
+			}
 		}
-		mark = evts[len(evts)-1].ID
 		if err := s.SetSetting(ctx, pointsEventMarkKey, strconv.FormatInt(mark, 10)); err != nil {
 			return written, err
 		}

@@ -97,18 +97,20 @@ func TestPointsFromOrdersAndRefunds(t *testing.T) {
 			&event.Order{OrderID: "c", CustomerID: 2, Status: event.Refunded, AmountMinor: 5000, RefundedMinor: 5000, Currency: "CNY", PaidAt: paid, RefundedAt: paid},
 			&event.Order{OrderID: "old", CustomerID: 2, Status: event.Paid, AmountMinor: 5000, Currency: "CNY", PaidAt: pointsT0.Add(-400 * 24 * time.Hour)},
 			&event.Order{OrderID: "d", CustomerID: 2, Status: event.Paid, AmountMinor: 20000, Currency: "CNY", PaidAt: paid},
+			&event.Order{OrderID: "f", CustomerID: 2, Status: event.PartiallyRefunded, AmountMinor: 10000, RefundedMinor: 5000, Currency: "CNY", PaidAt: paid, RefundedAt: paid},
 		)
 		cfg := model.DefaultPointsConfig()
 		run, err := s.RunPoints(ctx, cfg, s.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		// a: 123 points; b: USD; c: fully refunded; old: would already have expired; d: 200.
-		if run.OrderEntries != 2 {
-			t.Fatalf("order entries %d, want 2", run.OrderEntries)
+		// a: 123 points; b: USD; c: fully refunded; old: would already have expired; d: 200;
+		// f: refunded by half before the run, 100 earned and 50 taken back.
+		if run.OrderEntries != 4 {
+			t.Fatalf("order entries %d, want 4", run.OrderEntries)
 		}
 		checkPoints(t, s, 1, 123)
-		checkPoints(t, s, 2, 200)
+		checkPoints(t, s, 2, 250)
 		if run, err = s.RunPoints(ctx, cfg, s.Now()); err != nil || run.OrderEntries != 0 {
 			t.Fatalf("second run wrote %+v, %v; want nothing", run, err)
 		}
