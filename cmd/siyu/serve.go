@@ -15,10 +15,12 @@ import (
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/config"
 	"github.com/siyu-scrm/siyu/internal/model/recompute"
+	"github.com/siyu-scrm/siyu/internal/ownership"
 	"github.com/siyu-scrm/siyu/internal/progress"
 	"github.com/siyu-scrm/siyu/internal/scheduler"
 	"github.com/siyu-scrm/siyu/internal/segmentsvc"
 	"github.com/siyu-scrm/siyu/internal/sop"
+	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
 	"github.com/siyu-scrm/siyu/internal/web"
@@ -80,6 +82,11 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	engine := startAudience(ctx, st, log)
 	go segmentsvc.New(st, engine, log).Run(ctx) // daily segment counts for the count history
 	srv := &web.Server{Store: st, Audience: engine, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
+	srv.Security, err = securityConfig(cfg)
+	if err != nil {
+		return err
+	}
+	st.SetPasswordPolicy(staff.PasswordPolicy{MinLen: cfg.Security.PasswordMinLen})
 	// Tag rules: event rules run in the ingestion transaction (through srv); condition rules
 	// are applied by a loop over the audience engine.
 	srv.TagRules = tagrule.New(st, srv.RuleMembers)
@@ -96,6 +103,16 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 		log.Error("models: the recompute schedule cannot be read; recompute on demand only", "err", err)
 	} else {
 		log.Info("models: next scheduled recompute", "at", next)
+	}
+	// Customer ownership: staff transfers (离职继承 / 在职继承, through WeCom's transfer API
+	// when WeCom is configured) and the pool's daily release run on the same scheduler.
+	srv.Ownership = ownership.New(st, log)
+	srv.Ownership.WeCom = func(ctx context.Context) (*wecom.Client, error) {
+		return wecom.ConfiguredClient(ctx, st, st, os.Getenv)
+	}
+	srv.Ownership.Register(jobs)
+	if err := srv.Ownership.Start(ctx); err != nil {
+		log.Error("ownership: the daily pool release cannot be scheduled", "err", err)
 	}
 	go srv.SOPs.RunOn(ctx, jobs, sopInterval)
 	go wecom.Serve(ctx, st, os.Getenv, log) // applies WeCom callbacks queued by /wecom/callback
@@ -177,4 +194,21 @@ func startAudience(ctx context.Context, st *store.Store, log *slog.Logger) *audi
 		}
 	}()
 	return e
+}
+
+// securityConfig maps the security settings onto the web server's.
+func securityConfig(cfg *config.Config) (web.SecurityConfig, error) {
+	proxies, err := cfg.Security.Proxies()
+	if err != nil {
+		return web.SecurityConfig{}, err
+	}
+	sc := web.SecurityConfig{TrustedProxies: proxies, SessionIdle: cfg.Security.SessionIdle, SessionMax: cfg.Security.SessionMax,
+		IngestRate: cfg.Security.IngestRate, PublicRate: cfg.Security.PublicRate, TOTPIssuer: cfg.Security.TOTPIssuer}
+	if sc.SessionIdle == 0 {
+		sc.SessionIdle = -1 // 0 in the settings means no idle limit
+	}
+	if sc.IngestRate == 0 {
+		sc.IngestRate = -1 // 0 in the settings means no limit
+	}
+	return sc, nil
 }

@@ -28,10 +28,11 @@ const (
 	SecretChange   = "settings.secret_change" // an integration secret (WeCom secret, token, AES key) was set or changed
 	SettingsChange = "settings.change"        // another setting changed
 
-	CustomerExport = "customer.export" // customers left the system: a segment export, a CSV/Excel download, a data-access export
-	CustomerDelete = "customer.delete" // a customer was erased (right to erasure)
-	CustomerReveal = "customer.reveal" // a masked phone or email was revealed
-	OwnerTransfer  = "customer.transfer"
+	CustomerExport  = "customer.export"  // customers left the system: a segment export, a CSV/Excel download, a data-access export
+	AnalyticsExport = "analytics.export" // a report downloaded as CSV
+	CustomerDelete  = "customer.delete"  // a customer was erased (right to erasure)
+	CustomerReveal  = "customer.reveal"  // a masked phone or email was revealed
+	OwnerTransfer   = "customer.transfer"
 
 	TagsBulkAssign = "tags.bulk_assign" // a tag was added to many customers at once
 	TagsBulkRemove = "tags.bulk_remove" // a tag was removed from many customers at once
@@ -50,7 +51,7 @@ var Actions = []string{
 	StaffCreate, StaffUpdate, StaffDisable, StaffEnable, RoleUpdate,
 	KeyCreate, KeyRevoke,
 	SecretChange, SettingsChange,
-	CustomerExport, CustomerDelete, CustomerReveal, OwnerTransfer,
+	CustomerExport, AnalyticsExport, CustomerDelete, CustomerReveal, OwnerTransfer,
 	TagsBulkAssign, TagsBulkRemove, OwnerBulkSet,
 	TagDelete, TagGroupDelete, TagRuleDelete, SegmentDelete, SOPDelete,
 }

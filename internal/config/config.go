@@ -22,6 +22,8 @@ type Config struct {
 	AdminPassword string // SIYU_ADMIN_PASSWORD: the first admin's password (else one is printed)
 	SecureCookies bool   // SIYU_SECURE_COOKIES: mark cookies Secure (behind a TLS proxy)
 	BaseURL       string // SIYU_BASE_URL: the public URL, for links siyu prints or sends
+	// Security: password policy, sessions, trusted proxies and rate limits (security.go).
+	Security Security
 }
 
 // Env is the environment lookup; tests replace it.
@@ -45,6 +47,7 @@ func (c *Config) Register(fs *flag.FlagSet, withServer bool) {
 		secure, _ := strconv.ParseBool(env("SIYU_SECURE_COOKIES", "false"))
 		fs.BoolVar(&c.SecureCookies, "secure-cookies", secure, "mark cookies Secure; set when served over HTTPS (env SIYU_SECURE_COOKIES)")
 		c.AdminPassword = env("SIYU_ADMIN_PASSWORD", "")
+		c.Security.register(fs)
 	}
 }
 
@@ -64,6 +67,11 @@ func (c *Config) Validate() error {
 	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		return fmt.Errorf("--base-url (SIYU_BASE_URL) must start with http:// or https://, got %q", c.BaseURL)
+	}
+	if c.Addr != "" { // server commands: the security flags were registered
+		if err := c.Security.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -48,6 +49,9 @@ type Options struct {
 	// KeyCacheTTL is how long a valid write key is remembered (default 2s, at most 5s): a
 	// revoked key stops working within that time.
 	KeyCacheTTL time.Duration
+	// Limit, when set, is asked once per request whether the write key may send another
+	// (web: a token bucket per key); a refusal is 429 with Retry-After.
+	Limit func(k *staff.Key) (ok bool, retryAfter time.Duration)
 }
 
 // Handler serves the ingestion endpoints. Create it with NewHandler.
@@ -55,6 +59,7 @@ type Handler struct {
 	st    *store.Store
 	log   *slog.Logger
 	count func(typ, outcome string)
+	limit func(k *staff.Key) (bool, time.Duration)
 	keys  *keyCache
 	c     *committer
 	// decoding bounds how many requests decode at once, leaving a processor to the writer:
@@ -92,6 +97,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		st:    st,
 		log:   opts.Log,
 		count: opts.Count,
+		limit: opts.Limit,
 		keys:  &keyCache{st: st, ttl: opts.KeyCacheTTL, entries: map[string]keyEntry{}, touched: map[int64]time.Time{}},
 		c:     &committer{st: st, group: !opts.NoGroupCommit, maxGroup: opts.MaxGroupMessages, maxQueue: opts.MaxQueuedMessages, writers: opts.Writers, afterStore: opts.AfterStore},
 		// GOMAXPROCS-1 decoders (at least 1) keep one processor for the writer.
@@ -389,8 +395,23 @@ func maxBytes(err error, limit int) *RequestError {
 // authenticate finds the write key of a secret, answering 401 when there is none.
 func (h *Handler) authenticate(ctx context.Context, w http.ResponseWriter, secret string) (*staff.Key, bool) {
 	k, err := h.keys.lookup(ctx, secret)
+	if err == nil && k.Expired(h.st.Now()) { // a cached key may pass its expiry
+		err = store.ErrKeyExpired
+	}
 	if err == nil {
+		if h.limit != nil {
+			if ok, wait := h.limit(k); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+				writeRequestError(w, &RequestError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many requests for this write key; retry after the Retry-After seconds"}, nil)
+				return nil, false
+			}
+		}
 		return k, true
+	}
+	if errors.Is(err, store.ErrKeyExpired) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="siyu ingestion"`)
+		writeRequestError(w, &RequestError{Status: http.StatusUnauthorized, Code: "key_expired", Message: "this write key has expired; ask an admin for a new one"}, nil)
+		return nil, false
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="siyu ingestion"`)

@@ -38,15 +38,17 @@ func (r Role) Valid() bool {
 
 // Staff is one account.
 type Staff struct {
-	ID         int64     `json:"id"`
-	Login      string    `json:"login"`
-	Name       string    `json:"name"`
-	Email      string    `json:"email"`
-	Department string    `json:"department"`
-	Role       Role      `json:"role"`
-	Disabled   bool      `json:"disabled"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ID         int64  `json:"id"`
+	Login      string `json:"login"`
+	Name       string `json:"name"`
+	Email      string `json:"email"`
+	Department string `json:"department"` // the department's name, kept for older readers
+	// DepartmentID is the department the member belongs to (0: none).
+	DepartmentID int64     `json:"department_id"`
+	Role         Role      `json:"role"`
+	Disabled     bool      `json:"disabled"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // MinPasswordLen is the shortest password accepted.
@@ -90,6 +92,37 @@ type Key struct {
 	CreatedAt  time.Time `json:"created_at"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// Scope limits what an API key may do whatever its role allows: read, write or admin.
+	Scope KeyScope `json:"scope,omitempty"`
+	// ExpiresAt, when set, is when the key stops working.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Expired reports whether the key has an expiry at or before now.
+func (k *Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) }
+
+// KeyScope is what an API key may do: read (GET only), write (reads and changes) or admin
+// (also the admin-only routes: staff, keys, audit, settings). Its role still decides which
+// areas and customers it reaches.
+type KeyScope string
+
+// The key scopes.
+const (
+	ScopeRead  KeyScope = "read"
+	ScopeWrite KeyScope = "write"
+	ScopeAdmin KeyScope = "admin"
+)
+
+// Valid reports whether sc is a known scope.
+func (sc KeyScope) Valid() bool { return sc == ScopeRead || sc == ScopeWrite || sc == ScopeAdmin }
+
+// DefaultScope is the scope of a key made without one: the widest its role can use, so keys
+// made before scopes existed keep working as they did.
+func DefaultScope(role Role) KeyScope {
+	if role == Admin {
+		return ScopeAdmin
+	}
+	return ScopeWrite
 }
 
 // NewSecret returns a random URL-safe secret with the given prefix, e.g. "sk_…".
@@ -110,8 +143,14 @@ func HashSecret(s string) string {
 
 // Session is a signed-in browser.
 type Session struct {
-	StaffID   int64
-	CSRF      string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	// ID names the session in lists ("signed in on these devices"): the start of the token's
+	// hash, which tells nothing about the token.
+	ID         string    `json:"id"`
+	StaffID    int64     `json:"staff_id"`
+	CSRF       string    `json:"-"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
 }

@@ -137,12 +137,12 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) (*AuditPage, error)
 	case strings.Contains(act, "."):
 		add("a.action = ?", act)
 	default:
-		add("a.action LIKE ? ESCAPE '\\'", likeEscape(act)+".%")
+		add("a.action LIKE ? ESCAPE '\\'", escapeLike(act)+".%")
 	}
 	switch t := strings.TrimSpace(q.Target); {
 	case t == "":
 	case strings.HasSuffix(t, ":"):
-		add("a.target LIKE ? ESCAPE '\\'", likeEscape(t)+"%")
+		add("a.target LIKE ? ESCAPE '\\'", escapeLike(t)+"%")
 	default:
 		add("a.target = ?", t)
 	}
@@ -153,7 +153,7 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) (*AuditPage, error)
 		add("a.at < ?", ms(q.To))
 	}
 	if text := strings.TrimSpace(q.Text); text != "" {
-		like := "%" + likeEscape(strings.ToLower(text)) + "%"
+		like := "%" + escapeLike(strings.ToLower(text)) + "%"
 		add(`(LOWER(a.action) LIKE ? ESCAPE '\' OR LOWER(a.target) LIKE ? ESCAPE '\' OR LOWER(a.ip) LIKE ? ESCAPE '\' OR LOWER(a.user_agent) LIKE ? ESCAPE '\' OR LOWER(CAST(a.detail AS TEXT)) LIKE ? ESCAPE '\' OR LOWER(COALESCE(st.login, '')) LIKE ? ESCAPE '\' OR LOWER(COALESCE(st.name, '')) LIKE ? ESCAPE '\')`,
 			like, like, like, like, like, like, like)
 	}
@@ -208,8 +208,8 @@ func scanAudit(sc interface{ Scan(...any) error }) (AuditEntry, error) {
 	return e, nil
 }
 
-// likeEscape escapes the LIKE wildcards of s for ESCAPE '\'.
-func likeEscape(s string) string {
+// escapeLike escapes the LIKE wildcards of s for ESCAPE '\'.
+func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 

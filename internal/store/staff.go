@@ -12,7 +12,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
-const staffCols = `id, login, name, email, department, role, disabled_at, created_at, updated_at`
+const staffCols = `id, login, name, email, department, COALESCE(department_id, 0), role, disabled_at, created_at, updated_at`
 
 func scanStaff(sc interface{ Scan(...any) error }) (*staff.Staff, error) {
 	var (
@@ -20,7 +20,7 @@ func scanStaff(sc interface{ Scan(...any) error }) (*staff.Staff, error) {
 		disabled         sql.NullInt64
 		created, updated int64
 	)
-	if err := sc.Scan(&m.ID, &m.Login, &m.Name, &m.Email, &m.Department, &m.Role, &disabled, &created, &updated); err != nil {
+	if err := sc.Scan(&m.ID, &m.Login, &m.Name, &m.Email, &m.Department, &m.DepartmentID, &m.Role, &disabled, &created, &updated); err != nil {
 		return nil, err
 	}
 	m.Disabled = disabled.Valid
@@ -36,8 +36,8 @@ func checkStaff(m *staff.Staff) error {
 		return &customer.FieldError{Field: "login", Reason: "required, at most 100 characters, no spaces"}
 	case m.Name == "" || len(m.Name) > 100:
 		return &customer.FieldError{Field: "name", Reason: "required, at most 100 characters"}
-	case !m.Role.Valid():
-		return &customer.FieldError{Field: "role", Reason: "want admin, operator, sales or content"}
+	case m.Role == "":
+		return &customer.FieldError{Field: "role", Reason: "want admin, operator, sales, content or the key of a custom role"}
 	case len(m.Email) > 320 || len(m.Department) > 200:
 		return &customer.FieldError{Field: "email", Reason: "too long"}
 	}
@@ -52,23 +52,33 @@ func (s *Store) CreateStaff(ctx context.Context, m *staff.Staff, password string
 	}
 	hash := ""
 	if password != "" {
-		h, err := staff.HashPassword(password)
+		h, err := s.hashNewPassword(m.Login, password)
 		if err != nil {
-			return &customer.FieldError{Field: "password", Reason: err.Error()}
+			return err
 		}
 		hash = h
 	}
 	now := s.now()
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO staff (login, name, email, department, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		m.Login, m.Name, m.Email, m.Department, string(m.Role), hash, ms(now), ms(now)).Scan(&m.ID)
-	if isUniqueViolation(err) {
-		return ErrConflict
-	}
-	m.CreatedAt, m.UpdatedAt = now, now
-	return err
+	return s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.checkRoleKey(m.Role, "role"); err != nil {
+			return err
+		}
+		if err := tx.placeDepartment(m); err != nil {
+			return err
+		}
+		err := tx.row(`INSERT INTO staff (login, name, email, department, department_id, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			m.Login, m.Name, m.Email, m.Department, nullID(m.DepartmentID), string(m.Role), hash, ms(now), ms(now)).Scan(&m.ID)
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		m.CreatedAt, m.UpdatedAt = now, now
+		return err
+	})
 }
 
-// UpdateStaff changes name, email, department, role and the disabled flag.
+// UpdateStaff changes name, email, department, role and the disabled flag. The role is a
+// built-in one or a custom role's key; the department is DepartmentID, or without one the
+// department named Department (made at the top level when none has that name).
 func (s *Store) UpdateStaff(ctx context.Context, m *staff.Staff) error {
 	if err := checkStaff(m); err != nil {
 		return err
@@ -78,8 +88,14 @@ func (s *Store) UpdateStaff(ctx context.Context, m *staff.Staff) error {
 		disabled = ms(s.now())
 	}
 	return s.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`UPDATE staff SET name = ?, email = ?, department = ?, role = ?, disabled_at = CASE WHEN ? THEN COALESCE(disabled_at, ?) ELSE NULL END, updated_at = ? WHERE id = ?`,
-			m.Name, m.Email, m.Department, string(m.Role), m.Disabled, disabled, ms(s.now()), m.ID)
+		if err := tx.checkRoleKey(m.Role, "role"); err != nil {
+			return err
+		}
+		if err := tx.placeDepartment(m); err != nil {
+			return err
+		}
+		res, err := tx.exec(`UPDATE staff SET name = ?, email = ?, department = ?, department_id = ?, role = ?, disabled_at = CASE WHEN ? THEN COALESCE(disabled_at, ?) ELSE NULL END, updated_at = ? WHERE id = ?`,
+			m.Name, m.Email, m.Department, nullID(m.DepartmentID), string(m.Role), m.Disabled, disabled, ms(s.now()), m.ID)
 		if err != nil {
 			return err
 		}
@@ -93,14 +109,19 @@ func (s *Store) UpdateStaff(ctx context.Context, m *staff.Staff) error {
 	})
 }
 
-// SetPassword replaces a staff member's password and signs them out everywhere.
+// SetPassword replaces a staff member's password and signs them out everywhere. The password
+// must satisfy the policy (SetPasswordPolicy): a refusal is a FieldError on "password".
 func (s *Store) SetPassword(ctx context.Context, id int64, password string) error {
-	hash, err := staff.HashPassword(password)
+	m, err := s.StaffByID(ctx, id)
 	if err != nil {
-		return &customer.FieldError{Field: "password", Reason: err.Error()}
+		return err
+	}
+	hash, err := s.hashNewPassword(m.Login, password)
+	if err != nil {
+		return err
 	}
 	return s.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`UPDATE staff SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, ms(s.now()), id)
+		res, err := tx.exec(`UPDATE staff SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?`, hash, ms(s.now()), ms(s.now()), id)
 		if err != nil {
 			return err
 		}
@@ -140,7 +161,7 @@ func (s *Store) CheckLogin(ctx context.Context, login, password string) (*staff.
 		disabled         sql.NullInt64
 		created, updated int64
 	)
-	err := row.Scan(&m.ID, &m.Login, &m.Name, &m.Email, &m.Department, &m.Role, &disabled, &created, &updated, &hash)
+	err := row.Scan(&m.ID, &m.Login, &m.Name, &m.Email, &m.Department, &m.DepartmentID, &m.Role, &disabled, &created, &updated, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		staff.CheckPassword(dummyHash, password)
 		return nil, ErrNotFound
@@ -188,7 +209,7 @@ func (s *Store) Session(ctx context.Context, token string) (*staff.Session, *sta
 		sess             staff.Session
 		created, expires int64
 	)
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT staff_id, csrf, created_at, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?`),
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT staff_id, csrf, created_at, expires_at FROM sessions WHERE token_hash = ? AND stage = '' AND expires_at > ?`),
 		staff.HashSecret(token), ms(s.now())).Scan(&sess.StaffID, &sess.CSRF, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, ErrNotFound
@@ -241,7 +262,12 @@ func (s *Store) CreateKey(ctx context.Context, kind staff.KeyKind, name string, 
 			role = staff.Operator
 		}
 		if !role.Valid() {
-			return nil, "", &customer.FieldError{Field: "role", Reason: "want admin, operator, sales or content"}
+			if _, err := s.RoleByKey(ctx, role); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return nil, "", &customer.FieldError{Field: "role", Reason: "want admin, operator, sales, content or the key of a custom role"}
+				}
+				return nil, "", err
+			}
 		}
 	default:
 		return nil, "", &customer.FieldError{Field: "kind", Reason: "want write or api"}
@@ -260,26 +286,34 @@ func (s *Store) CreateKey(ctx context.Context, kind staff.KeyKind, name string, 
 	return k, secret, err
 }
 
-const keyCols = `id, kind, name, role, prefix, COALESCE(created_by, 0), created_at, revoked_at, last_used_at`
+const keyCols = `id, kind, name, role, scope, prefix, COALESCE(created_by, 0), created_at, revoked_at, last_used_at, expires_at`
 
 func scanKey(sc interface{ Scan(...any) error }) (*staff.Key, error) {
 	var (
 		k             staff.Key
 		created       int64
 		revoked, used sql.NullInt64
+		expires       sql.NullInt64
 	)
-	if err := sc.Scan(&k.ID, &k.Kind, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &created, &revoked, &used); err != nil {
+	if err := sc.Scan(&k.ID, &k.Kind, &k.Name, &k.Role, &k.Scope, &k.Prefix, &k.CreatedBy, &created, &revoked, &used, &expires); err != nil {
 		return nil, err
 	}
-	k.CreatedAt, k.RevokedAt, k.LastUsedAt = fromMS(created), nullMS(revoked), nullMS(used)
+	if k.Kind == staff.APIKey && k.Scope == "" { // made before scopes: as wide as its role
+		k.Scope = staff.DefaultScope(k.Role)
+	}
+	k.CreatedAt, k.RevokedAt, k.LastUsedAt, k.ExpiresAt = fromMS(created), nullMS(revoked), nullMS(used), nullMS(expires)
 	return &k, nil
 }
 
-// KeyBySecret returns the unrevoked key of a kind that a secret belongs to, or ErrNotFound.
+// KeyBySecret returns the unrevoked key of a kind that a secret belongs to, ErrNotFound, or
+// ErrKeyExpired (with the key) when its expiry has passed.
 func (s *Store) KeyBySecret(ctx context.Context, kind staff.KeyKind, secret string) (*staff.Key, error) {
 	k, err := scanKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM api_keys WHERE hash = ? AND kind = ? AND revoked_at IS NULL`), staff.HashSecret(secret), string(kind)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
+	}
+	if err == nil && k.Expired(s.now()) {
+		return k, ErrKeyExpired
 	}
 	return k, err
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
 // Engine names a storage engine.
@@ -37,10 +39,12 @@ type Store struct {
 	engine Engine
 	now    func() time.Time
 	subs   subscribers
-	stmts  sync.Map    // query → *sql.Stmt, for the hot statements (see prepared)
-	stop   func()      // stops background work (the SQLite checkpointer)
-	origin string      // this process in the change feed (changefeed.go)
-	noFeed atomic.Bool // PauseChangeFeed
+	stmts  sync.Map // query → *sql.Stmt, for the hot statements (see prepared)
+	stop   func()   // stops background work (the SQLite checkpointer)
+	// passwordPolicy is what new passwords must satisfy (SetPasswordPolicy).
+	passwordPolicy staff.PasswordPolicy
+	origin         string      // this process in the change feed (changefeed.go)
+	noFeed         atomic.Bool // PauseChangeFeed
 }
 
 // Open opens the database named by dsn: a postgres:// or postgresql:// URL (or a libpq

@@ -40,6 +40,19 @@ var apiRoutes = []apiRoute{
 	{"PATCH", "/api/v1/customers/{id}", "updateCustomer", (*Server).apiUpdateCustomer, writers, false},
 	{"GET", "/api/v1/customers/{id}/events", "listCustomerEvents", (*Server).apiCustomerEvents, readers, false},
 	{"GET", "/api/v1/customers/{id}/orders", "listCustomerOrders", (*Server).apiCustomerOrders, readers, false},
+	{"DELETE", "/api/v1/customers/{id}", "eraseCustomer", (*Server).apiEraseCustomer, admins, false},
+	{"GET", "/api/v1/customers/{id}/export", "exportCustomer", (*Server).apiExportCustomer, admins, false},
+	{"GET", "/api/v1/customers/{id}/owner", "getCustomerOwner", (*Server).apiGetOwner, readers, false},
+	{"PUT", "/api/v1/customers/{id}/owner", "setCustomerOwner", (*Server).apiSetOwner, ownerAssigners, false},
+	{"POST", "/api/v1/customers/owner", "bulkSetOwner", (*Server).apiBulkOwner, ownerAssigners, false},
+	{"GET", "/api/v1/pool", "listPool", (*Server).apiListPool, poolUsers, false},
+	{"POST", "/api/v1/pool/claim", "claimFromPool", (*Server).apiClaim, poolUsers, false},
+	{"POST", "/api/v1/pool/release", "releaseToPool", (*Server).apiRelease, poolUsers, false},
+	{"GET", "/api/v1/pool/config", "getPoolConfig", (*Server).apiGetPoolConfig, poolUsers, false},
+	{"PUT", "/api/v1/pool/config", "putPoolConfig", (*Server).apiPutPoolConfig, ownerAssigners, false},
+	{"GET", "/api/v1/transfers", "listTransfers", (*Server).apiListTransfers, ownerAssigners, false},
+	{"POST", "/api/v1/transfers", "createTransfer", (*Server).apiCreateTransfer, ownerAssigners, false},
+	{"GET", "/api/v1/transfers/{id}", "getTransfer", (*Server).apiGetTransfer, ownerAssigners, false},
 
 	{"GET", "/api/v1/attributes", "listAttributes", (*Server).apiListAttributes, nil, false},
 	{"POST", "/api/v1/attributes", "defineAttribute", (*Server).apiDefineAttribute, []staff.Role{staff.Operator}, false},
@@ -51,6 +64,24 @@ var apiRoutes = []apiRoute{
 	{"GET", "/api/v1/keys", "listKeys", (*Server).apiListKeys, admins, false},
 	{"POST", "/api/v1/keys", "createKey", (*Server).apiCreateKey, admins, false},
 	{"DELETE", "/api/v1/keys/{id}", "revokeKey", (*Server).apiRevokeKey, admins, false},
+
+	{"GET", "/api/v1/departments", "listDepartments", (*Server).apiListDepartments, nil, false},
+	{"POST", "/api/v1/departments", "createDepartment", (*Server).apiCreateDepartment, admins, false},
+	{"GET", "/api/v1/departments/{id}", "getDepartment", (*Server).apiGetDepartment, nil, false},
+	{"PATCH", "/api/v1/departments/{id}", "updateDepartment", (*Server).apiUpdateDepartment, admins, false},
+	{"DELETE", "/api/v1/departments/{id}", "deleteDepartment", (*Server).apiDeleteDepartment, admins, false},
+	{"GET", "/api/v1/roles", "listRoles", (*Server).apiListRoles, admins, false},
+	{"POST", "/api/v1/roles", "createRole", (*Server).apiCreateRole, admins, false},
+	{"GET", "/api/v1/roles/{id}", "getRole", (*Server).apiGetRole, admins, false},
+	{"PATCH", "/api/v1/roles/{id}", "updateRole", (*Server).apiUpdateRole, admins, false},
+	{"DELETE", "/api/v1/roles/{id}", "deleteRole", (*Server).apiDeleteRole, admins, false},
+	{"POST", "/api/v1/customers/{id}/reveal", "revealCustomer", (*Server).apiRevealCustomer, []staff.Role{staff.Operator}, false},
+
+	{"GET", "/api/v1/audit", "listAudit", (*Server).apiListAudit, admins, false},
+	{"GET", "/api/v1/me/sessions", "listMySessions", (*Server).apiMySessions, nil, false},
+	{"DELETE", "/api/v1/me/sessions", "signOutEverywhere", (*Server).apiSignOutEverywhere, nil, false},
+	{"DELETE", "/api/v1/staff/{id}/sessions", "revokeStaffSessions", (*Server).apiRevokeStaffSessions, admins, false},
+	{"DELETE", "/api/v1/staff/{id}/totp", "resetStaffTOTP", (*Server).apiResetStaffTOTP, admins, false},
 
 	{"GET", "/api/v1/segments", "listSegments", (*Server).apiListSegments, readers, false},
 	{"POST", "/api/v1/segments", "createSegment", (*Server).apiCreateSegment, segmentOperators, false},
@@ -124,6 +155,9 @@ var apiRoutes = []apiRoute{
 	{"POST", "/api/v1/customers/{id}/points", "changeCustomerPoints", (*Server).apiPostCustomerPoints, writers, false},
 	{"GET", "/api/v1/gates", "listGates", (*Server).apiListGates, readers, false},
 	{"POST", "/api/v1/gates", "createGate", (*Server).apiCreateGate, modelOperators, false},
+	{"GET", "/api/v1/gates/{id}", "getGate", (*Server).apiGetGate, readers, false},
+	{"PUT", "/api/v1/gates/{id}", "updateGate", (*Server).apiUpdateGate, modelOperators, false},
+	{"DELETE", "/api/v1/gates/{id}", "deleteGate", (*Server).apiDeleteGate, modelOperators, false},
 	{"GET", "/api/v1/gates/{id}/check", "checkGate", (*Server).apiCheckGate, readers, false},
 
 	{"GET", "/api/v1/analytics/metrics", "getAnalyticsMetrics", (*Server).apiAnalyticsMetrics, analyticsReaders, false},
@@ -154,6 +188,17 @@ var apiRoutes = []apiRoute{
 	{"GET", "/api/v1/tasks", "listTasks", (*Server).apiListTasks, nil, false},
 	{"POST", "/api/v1/tasks/{id}/done", "finishTask", (*Server).apiTaskDone, nil, false},
 	{"POST", "/api/v1/tasks/{id}/skip", "skipTask", (*Server).apiTaskSkip, nil, false},
+
+	{"GET", "/api/v1/surveys", "listSurveys", (*Server).apiListSurveys, readers, false},
+	{"POST", "/api/v1/surveys", "createSurvey", (*Server).apiCreateSurvey, surveyEditors, false},
+	{"GET", "/api/v1/surveys/{id}", "getSurvey", (*Server).apiGetSurvey, readers, false},
+	{"PUT", "/api/v1/surveys/{id}", "updateSurvey", (*Server).apiUpdateSurvey, surveyEditors, false},
+	{"DELETE", "/api/v1/surveys/{id}", "deleteSurvey", (*Server).apiDeleteSurvey, surveyEditors, false},
+	{"POST", "/api/v1/surveys/{id}/close", "closeSurvey", (*Server).apiCloseSurvey, surveyEditors, false},
+	{"GET", "/api/v1/surveys/{id}/responses", "listSurveyResponses", (*Server).apiSurveyResponses, readers, false},
+	{"GET", "/api/v1/surveys/{id}/results", "getSurveyResults", (*Server).apiSurveyResults, readers, false},
+	{"GET", "/api/v1/surveys/{id}/export", "exportSurvey", (*Server).apiExportSurvey, surveyEditors, false},
+	{"GET", "/api/v1/surveys/{id}/link", "getSurveyLink", (*Server).apiSurveyLink, readers, false},
 	{"GET", "/api/v1/contents", "listContents", (*Server).apiListContents, contentReaders, false},
 	{"POST", "/api/v1/contents", "createContent", (*Server).apiCreateContent, contentEditors, false},
 	{"GET", "/api/v1/contents/{id}", "getContent", (*Server).apiGetContent, contentReaders, false},
@@ -194,9 +239,9 @@ func (s *Server) routesAPI(mux *http.ServeMux) {
 	for _, rt := range apiRoutes {
 		h := func(w http.ResponseWriter, r *http.Request) { rt.Handler(s, w, r) }
 		if !rt.Public {
-			h = s.api(h, rt.Roles...)
+			h = withRoutePermission(rt.Method, rt.Pattern, s.api(h, rt.Roles...))
 		}
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, h)
+		mux.Handle(rt.Method+" "+rt.Pattern, s.audited(rt.Method+" "+rt.Pattern, http.HandlerFunc(h)))
 	}
 	mux.HandleFunc("/api/", apiNoRoute)
 }

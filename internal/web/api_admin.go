@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/siyu-scrm/siyu/internal/audit"
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -16,17 +18,20 @@ type apiMe struct {
 	Staff *staff.Staff `json:"staff"` // the signed-in staff member, or the creator of the key
 	Key   *staff.Key   `json:"key"`   // the API key used, or null for a browser session
 	Role  staff.Role   `json:"role"`
-	// DataScope is "all", or "own" for the sales role, which sees only the customers of
-	// ScopeOwnerID (none at all when the key belongs to no staff member).
-	DataScope    string `json:"data_scope"`
-	ScopeOwnerID int64  `json:"scope_owner_id,omitempty"`
+	// DataScope is "all", "department" or "own" (the sales role: only the customers of
+	// ScopeOwnerID; none at all when the key belongs to no staff member).
+	DataScope    staff.DataScope `json:"data_scope"`
+	ScopeOwnerID int64           `json:"scope_owner_id,omitempty"`
+	// Permissions are the effective permissions: the matrix, the scope's owners, masking.
+	Permissions apiPermissions `json:"permissions"`
 }
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r)
-	me := apiMe{Staff: p.Staff, Key: p.Key, Role: p.Role, DataScope: "all"}
+	me := apiMe{Staff: p.Staff, Key: p.Key, Role: p.Role, Permissions: permissionsOf(p)}
+	me.DataScope = me.Permissions.DataScope
 	if scope := p.ScopeOwnerID(); scope != 0 {
-		me.DataScope, me.ScopeOwnerID = "own", max(scope, 0)
+		me.ScopeOwnerID = max(scope, 0)
 	}
 	if me.Staff == nil && p.StaffID() != 0 {
 		m, err := s.Store.StaffByID(r.Context(), p.StaffID())
@@ -109,11 +114,13 @@ func (s *Server) apiListStaff(w http.ResponseWriter, r *http.Request) {
 
 // apiStaffCreate is the body of POST /api/v1/staff.
 type apiStaffCreate struct {
-	Login      string     `json:"login"`
-	Name       string     `json:"name"`
-	Email      string     `json:"email"`
-	Department string     `json:"department"`
-	Role       staff.Role `json:"role"`
+	Login      string `json:"login"`
+	Name       string `json:"name"`
+	Email      string `json:"email"`
+	Department string `json:"department"`
+	// DepartmentID places the member in a department (0: none); it wins over Department.
+	DepartmentID int64      `json:"department_id"`
+	Role         staff.Role `json:"role"`
 	// Password may be empty: the account cannot sign in until one is set.
 	Password string `json:"password"`
 }
@@ -123,7 +130,7 @@ func (s *Server) apiCreateStaff(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, apiBodyLimit, &body) {
 		return
 	}
-	m := &staff.Staff{Login: body.Login, Name: body.Name, Email: body.Email, Department: body.Department, Role: body.Role}
+	m := &staff.Staff{Login: body.Login, Name: body.Name, Email: body.Email, Department: body.Department, DepartmentID: body.DepartmentID, Role: body.Role}
 	err := s.Store.CreateStaff(r.Context(), m, body.Password)
 	if errors.Is(err, store.ErrConflict) {
 		writeError(w, http.StatusConflict, "conflict", "login "+strconv.Quote(m.Login)+" is taken", "login")
@@ -133,17 +140,20 @@ func (s *Server) apiCreateStaff(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
+	s.audit(r, audit.StaffCreate, fmt.Sprintf("staff:%d", m.ID), map[string]any{"login": m.Login, "role": m.Role})
 	w.Header().Set("Location", "/api/v1/staff/"+strconv.FormatInt(m.ID, 10))
 	writeJSON(w, http.StatusCreated, m)
 }
 
 // apiStaffPatch is the body of PATCH /api/v1/staff/{id}; absent fields stay as they are.
 type apiStaffPatch struct {
-	Name       *string     `json:"name"`
-	Email      *string     `json:"email"`
-	Department *string     `json:"department"`
-	Role       *staff.Role `json:"role"`
-	Disabled   *bool       `json:"disabled"`
+	Name       *string `json:"name"`
+	Email      *string `json:"email"`
+	Department *string `json:"department"`
+	// DepartmentID moves the member to a department; 0 takes them out of any.
+	DepartmentID *int64      `json:"department_id"`
+	Role         *staff.Role `json:"role"`
+	Disabled     *bool       `json:"disabled"`
 	// Password replaces the password and signs the account out everywhere.
 	Password *string `json:"password"`
 }
@@ -162,6 +172,7 @@ func (s *Server) apiUpdateStaff(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
+	before := *m
 	set := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
@@ -169,7 +180,12 @@ func (s *Server) apiUpdateStaff(w http.ResponseWriter, r *http.Request) {
 	}
 	set(&m.Name, body.Name)
 	set(&m.Email, body.Email)
-	set(&m.Department, body.Department)
+	switch {
+	case body.DepartmentID != nil:
+		m.DepartmentID, m.Department = *body.DepartmentID, ""
+	case body.Department != nil: // by name: found, or made at the top level
+		m.DepartmentID, m.Department = 0, *body.Department
+	}
 	if body.Role != nil {
 		m.Role = *body.Role
 	}
@@ -180,20 +196,24 @@ func (s *Server) apiUpdateStaff(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid", "you may not demote or disable your own account", "role")
 		return
 	}
-	if pw := body.Password; pw != nil && (len(*pw) < staff.MinPasswordLen || len(*pw) > 72) {
+	if pw := body.Password; pw != nil {
 		// Checked before anything is written: the update and the password change are two steps.
-		writeError(w, http.StatusUnprocessableEntity, "invalid", "between 10 characters and 72 bytes", "password")
-		return
+		if err := s.Store.PasswordPolicy().Check(m.Login, *pw); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error(), "password")
+			return
+		}
 	}
 	if err := s.Store.UpdateStaff(r.Context(), m); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
+	s.auditStaffChange(r, &before, m)
 	if body.Password != nil {
 		if err := s.Store.SetPassword(r.Context(), id, *body.Password); err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
+		s.audit(r, audit.PasswordChange, fmt.Sprintf("staff:%d", id), map[string]any{"by": "admin", "login": m.Login})
 	}
 	m, err = s.Store.StaffByID(r.Context(), id)
 	if err != nil {
@@ -220,6 +240,10 @@ type apiKeyCreate struct {
 	// Staff is the login of the staff member an API key acts for (default: the caller);
 	// a sales key sees that member's customers.
 	Staff string `json:"staff"`
+	// Scope is read, write or admin (API keys; default: the widest the role can use).
+	Scope staff.KeyScope `json:"scope"`
+	// ExpiresAt, when set, is when the key stops working (RFC 3339, in the future).
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 // apiKeyCreated is the answer of POST /api/v1/keys: the secret is shown this once.
@@ -254,7 +278,13 @@ func (s *Server) apiCreateKey(w http.ResponseWriter, r *http.Request) {
 		}
 		actsFor = m.ID
 	}
-	k, secret, err := s.Store.CreateKey(r.Context(), body.Kind, body.Name, body.Role, actsFor)
+	spec := store.KeySpec{Kind: body.Kind, Name: body.Name, Role: body.Role, Scope: body.Scope, CreatedBy: actsFor}
+	if body.ExpiresAt != nil {
+		spec.ExpiresAt = *body.ExpiresAt
+	}
+	e := s.auditEntry(r, audit.KeyCreate, "", nil)
+	e.Detail = map[string]any{"kind": body.Kind, "name": body.Name, "role": body.Role, "scope": body.Scope, "acts_for": actsFor, "expires_at": spec.ExpiresAt}
+	k, secret, err := s.Store.CreateKeyWith(r.Context(), spec, &e)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -272,5 +302,6 @@ func (s *Server) apiRevokeKey(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
+	s.audit(r, audit.KeyRevoke, fmt.Sprintf("key:%d", id), nil)
 	w.WriteHeader(http.StatusNoContent)
 }

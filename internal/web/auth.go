@@ -4,14 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -29,6 +25,11 @@ type Principal struct {
 	Key   *staff.Key   // the API key; for a browser session, nil
 	Role  staff.Role
 	CSRF  string // the session's CSRF token (browser sessions only)
+	// Def is the role's matrix and data scope, and scope the data scope resolved for this
+	// principal (authz.go: resolveRole).
+	Def      *staff.RoleDef
+	scope    staff.CustomerScope
+	resolved bool
 }
 
 // StaffID is the acting staff member: the signed-in one, or the creator of the API key.
@@ -42,30 +43,6 @@ func (p *Principal) StaffID() int64 {
 	return 0
 }
 
-// ScopeOwnerID is the data scope: a sales role sees only the customers it owns.
-func (p *Principal) ScopeOwnerID() int64 {
-	if p.Role == staff.Sales {
-		if id := p.StaffID(); id != 0 {
-			return id
-		}
-		return -2 // a sales key with no staff member behind it sees nobody
-	}
-	return 0
-}
-
-// Can reports whether the principal holds one of roles (admin can do everything).
-func (p *Principal) Can(roles ...staff.Role) bool {
-	if p.Role == staff.Admin || len(roles) == 0 {
-		return true
-	}
-	for _, r := range roles {
-		if p.Role == r {
-			return true
-		}
-	}
-	return false
-}
-
 type principalKey struct{}
 
 // principalFrom returns the request's principal; handlers behind an auth wrapper always have one.
@@ -75,6 +52,9 @@ func principalFrom(r *http.Request) *Principal {
 }
 
 func withPrincipal(r *http.Request, p *Principal) *http.Request {
+	if h := auditHolderFrom(r.Context()); h != nil {
+		h.p = p // the audit wrapper around this route learns who acted
+	}
 	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 }
 
@@ -84,7 +64,7 @@ func (s *Server) sessionPrincipal(r *http.Request) (*Principal, error) {
 	if err != nil || c.Value == "" {
 		return nil, store.ErrNotFound
 	}
-	sess, m, err := s.Store.Session(r.Context(), c.Value)
+	sess, m, err := s.Store.ActiveSession(r.Context(), c.Value, s.sessionIdle())
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +87,19 @@ func (s *Server) api(h http.HandlerFunc, roles ...staff.Role) http.HandlerFunc {
 				return
 			}
 			k, err := s.Store.KeyBySecret(r.Context(), staff.APIKey, strings.TrimSpace(secret))
-			if err != nil {
-				if !errors.Is(err, store.ErrNotFound) {
-					s.writeStoreError(w, r, err)
-					return
-				}
+			switch {
+			case errors.Is(err, store.ErrKeyExpired):
+				writeError(w, http.StatusUnauthorized, "key_expired", "this API key expired at "+k.ExpiresAt.UTC().Format(time.RFC3339)+"; ask an admin for a new one", "")
+				return
+			case errors.Is(err, store.ErrNotFound):
 				writeError(w, http.StatusUnauthorized, "unauthorized", "unknown or revoked API key", "")
+				return
+			case err != nil:
+				s.writeStoreError(w, r, err)
+				return
+			}
+			if !scopeAllows(k.Scope, r.Method, roles) {
+				writeError(w, http.StatusForbidden, "scope", "this API key's scope is "+string(k.Scope)+": it may not "+r.Method+" here", "")
 				return
 			}
 			s.Store.TouchKey(r.Context(), k.ID)
@@ -129,7 +116,11 @@ func (s *Server) api(h http.HandlerFunc, roles ...staff.Role) http.HandlerFunc {
 			}
 			p = sp
 		}
-		if !p.Can(roles...) {
+		if err := s.resolveRole(r, p); err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		if !p.authorized(r, roles) {
 			writeError(w, http.StatusForbidden, "forbidden", "your role may not do this", "")
 			return
 		}
@@ -155,6 +146,9 @@ func (s *Server) console(h http.HandlerFunc, roles ...staff.Role) http.HandlerFu
 			return
 		}
 		if !safeMethod(r.Method) {
+			if !limitConsoleForm(w, r) {
+				return
+			}
 			tok := r.Header.Get("X-CSRF-Token")
 			if tok == "" {
 				tok = r.PostFormValue("csrf")
@@ -164,61 +158,30 @@ func (s *Server) console(h http.HandlerFunc, roles ...staff.Role) http.HandlerFu
 				return
 			}
 		}
-		if !p.Can(roles...) {
-			http.Error(w, "forbidden", http.StatusForbidden)
+		if err := s.resolveRole(r, p); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if !p.authorized(r, roles) {
+			s.renderError(w, withPrincipal(r, p), http.StatusForbidden)
 			return
 		}
 		h(w, withPrincipal(r, p))
 	}
 }
 
-// clientIP is the remote address without the port. siyu does not trust X-Forwarded-For by
-// default: a client could forge it to dodge the sign-in limit.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// loginLimiter limits sign-in attempts per client address and per login.
-type loginLimiter struct {
-	mu      sync.Mutex
-	per     rate.Limit
-	burst   int
-	buckets map[string]*rate.Limiter
-	seen    map[string]time.Time
-}
+// loginLimiter limits sign-in attempts (passwords and second factors) per client address and
+// per login: a burst of attempts, then one per window/burst.
+type loginLimiter struct{ ip, login *keyedLimiter }
 
 func newLoginLimiter(burst int, window time.Duration) *loginLimiter {
-	return &loginLimiter{per: rate.Every(window / time.Duration(burst)), burst: burst, buckets: map[string]*rate.Limiter{}, seen: map[string]time.Time{}}
+	per := float64(burst) / window.Seconds()
+	return &loginLimiter{ip: newKeyedLimiter(per, burst), login: newKeyedLimiter(per, burst)}
 }
 
-// Allow reports whether another attempt from ip on login may go ahead.
+// Allow reports whether another attempt from ip on login may go ahead; both buckets pay.
 func (l *loginLimiter) Allow(ip, login string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if len(l.buckets) > 100_000 { // forget idle buckets rather than grow without bound
-		for k, t := range l.seen {
-			if now.Sub(t) > 10*time.Minute {
-				delete(l.buckets, k)
-				delete(l.seen, k)
-			}
-		}
-	}
-	ok := true
-	for _, k := range []string{"ip:" + ip, "login:" + strings.ToLower(login)} {
-		b := l.buckets[k]
-		if b == nil {
-			b = rate.NewLimiter(l.per, l.burst)
-			l.buckets[k] = b
-		}
-		l.seen[k] = now
-		if !b.AllowN(now, 1) {
-			ok = false
-		}
-	}
-	return ok
+	okIP, _ := l.ip.Allow(ip)
+	okLogin, _ := l.login.Allow(strings.ToLower(login))
+	return okIP && okLogin
 }

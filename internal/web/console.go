@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/locale"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -51,13 +52,16 @@ type section struct {
 var sections = []section{
 	{Key: "home", URL: "/", Icon: "home"},
 	{Key: "customers", URL: "/customers", Icon: "users"},
+	{Key: "pool", URL: "/pool", Icon: "globe", Roles: poolUsers},
 	{Key: "tags", URL: "/tags", Icon: "tag", Roles: tagEditors},
 	{Key: "segments", URL: "/segments", Icon: "filter", Roles: segmentOperators},
 	{Key: "models", URL: "/models", Icon: "layers", Soon: true},
 	{Key: "sop", URL: "/sop", Icon: "flow", Soon: true},
+	{Key: "surveys", URL: "/surveys", Icon: "clipboard", Roles: surveyEditors},
 	{Key: "broadcasts", URL: "/broadcasts", Icon: "send", Soon: true},
 	{Key: "tasks", URL: "/tasks", Icon: "check", Soon: true},
-	{Key: "content", URL: "/content", Icon: "file", Soon: true},
+	{Key: "content", URL: "/content", Icon: "file", Roles: contentReaders},
+	{Key: "channel_codes", URL: "/channel-codes", Icon: "spark", Roles: channelOperators},
 	{Key: "analytics", URL: "/analytics", Icon: "chart", Soon: true},
 	{Key: "settings", URL: "/settings", Icon: "gear", Roles: []staff.Role{staff.Admin}},
 }
@@ -66,7 +70,11 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	// Defence in depth beside the per-session token: refuse cross-origin browser POSTs
 	// (Sec-Fetch-Site / Origin), which also covers the sign-in form that has no session yet.
 	cop := http.NewCrossOriginProtection()
-	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, cop.Handler(h)) }
+	handle := func(pattern string, h http.HandlerFunc) {
+		s.consoleRoutes = append(s.consoleRoutes, pattern)
+		method, path := splitPattern(pattern)
+		mux.Handle(pattern, cop.Handler(s.audited(pattern, withRoutePermission(method, path, h))))
+	}
 	mux.Handle("GET /static/", staticHandler())
 	handle("GET /login", s.loginPage)
 	handle("POST /login", s.loginSubmit)
@@ -88,6 +96,11 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	handle("POST /settings/staff/{id}/password", s.page(s.resetPassword, staff.Admin))
 	s.routesTagsConsole(handle)
 	s.routesSegmentsConsole(handle)
+	s.routesContentConsole(handle)
+	s.routesChannelConsole(handle)
+	s.routesSurveysConsole(handle)
+	s.routesOwnershipConsole(handle)
+	s.routesSecurityConsole(handle)
 	for _, sec := range sections {
 		if sec.Soon {
 			handle("GET "+sec.URL, s.page(s.comingSoon(sec)))
@@ -99,7 +112,7 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 // with a friendly 403 page rather than plain text.
 func (s *Server) page(h http.HandlerFunc, roles ...staff.Role) http.HandlerFunc {
 	return s.console(func(w http.ResponseWriter, r *http.Request) {
-		if !principalFrom(r).Can(roles...) {
+		if !principalFrom(r).passes(roles) {
 			s.renderError(w, r, http.StatusForbidden)
 			return
 		}
@@ -137,14 +150,38 @@ type view struct {
 	Version string
 	Bare    bool // no navigation (sign-in, errors for signed-out visitors)
 	Data    any
+	// Masked shows phone numbers and emails masked: the role lacks customers.reveal.
+	Masked bool
 }
 
 // T translates in the view's language (for handlers that build messages).
 func (v *view) T(key string, args ...any) string { return locale.T(v.Lang, key, args...) }
 
-// Phone is how a phone number is shown. It is the one place to mask numbers for some roles
-// later; for now every role sees them plain.
-func (v *view) Phone(p string) string { return p }
+// Phone is how a phone number is shown: masked (138****5678) for a role without the reveal
+// permission.
+func (v *view) Phone(p string) string {
+	if v.Masked {
+		return customer.MaskPhone(p)
+	}
+	return p
+}
+
+// Email is how an email is shown: masked (a***@example.com) without the reveal permission.
+func (v *view) Email(e string) string {
+	if v.Masked {
+		return customer.MaskEmail(e)
+	}
+	return e
+}
+
+// IdentityValue is how an identity's value is shown: phone and email identities masked as
+// Phone and Email are.
+func (v *view) IdentityValue(id customer.Identity) string {
+	if v.Masked {
+		return customer.MaskIdentity(id).Value
+	}
+	return id.Value
+}
 
 // FlashText is the flash message in the view's language.
 func (v *view) FlashText() string {
@@ -184,9 +221,9 @@ func (s *Server) newView(w http.ResponseWriter, r *http.Request, sectionKey, tit
 	v := &view{Lang: requestLang(r), Section: sectionKey, Path: r.URL.RequestURI(), Version: s.Version}
 	v.Title = v.T(titleKey, args...)
 	if p := principalFrom(r); p != nil && p.Staff != nil {
-		v.Me, v.CSRF = p.Staff, p.CSRF
+		v.Me, v.CSRF, v.Masked = p.Staff, p.CSRF, !p.Reveals()
 		for _, sec := range sections {
-			if len(sec.Roles) == 0 || p.Can(sec.Roles...) {
+			if p.mayOpen(http.MethodGet, sec.URL, sec.Roles) {
 				v.Nav = append(v.Nav, navItem{section: sec, Active: sec.Key == sectionKey})
 			}
 		}
@@ -209,16 +246,9 @@ func setFlash(w http.ResponseWriter, kind, key string, args ...string) {
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: "/", MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }
 
-// contentSecurityPolicy allows only siyu's own scripts and styles: no inline script, no CDN.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-
-// securityHeaders are sent with every console page.
+// securityHeaders are the console page's own headers; the rest (CSP, framing, referrer,
+// HSTS) are on every answer (secure, security.go).
 func securityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 }
 
@@ -300,8 +330,9 @@ func (s *Server) comingSoon(sec section) http.HandlerFunc {
 }
 
 // consolePages are the page templates; each is parsed together with the layout.
-var consolePages = []string{"login", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
-	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete"}
+var consolePages = []string{"content_list", "content_item", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
+	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete",
+	"surveys", "survey_edit", "survey_results", "pool"}
 
 // consoleTemplates parses every page once per language, with "t" bound to that language. It
 // is lazy so that a broken template fails console requests (and the console tests) loudly

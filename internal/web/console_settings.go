@@ -2,10 +2,12 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/siyu-scrm/siyu/internal/audit"
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -15,6 +17,7 @@ import (
 type keysData struct {
 	Keys      []*staff.Key
 	Roles     []staff.Role
+	Scopes    []staff.KeyScope
 	NewKey    *staff.Key // the key just created, shown with its secret once
 	NewSecret string
 	Form      keyForm
@@ -22,7 +25,7 @@ type keysData struct {
 }
 
 type keyForm struct {
-	Kind, Name, Role string
+	Kind, Name, Role, Scope, Expires string
 }
 
 // settingsView starts a settings page titled by titleKey, under the Settings breadcrumb.
@@ -38,7 +41,7 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, status int, 
 		s.serverError(w, r, err)
 		return
 	}
-	d.Keys, d.Roles = keys, staff.Roles
+	d.Keys, d.Roles, d.Scopes = keys, staff.Roles, []staff.KeyScope{staff.ScopeRead, staff.ScopeWrite, staff.ScopeAdmin}
 	if d.Form.Kind == "" {
 		d.Form.Kind = string(staff.WriteKey)
 	}
@@ -56,9 +59,16 @@ func (s *Server) keysPage(w http.ResponseWriter, r *http.Request) {
 // createKey makes a key and shows its secret on the answer to this POST, the only time it is
 // ever shown (the page is sent with Cache-Control: no-store).
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
-	form := keyForm{Kind: r.PostFormValue("kind"), Name: strings.TrimSpace(r.PostFormValue("name")), Role: r.PostFormValue("role")}
+	form := keyForm{Kind: r.PostFormValue("kind"), Name: strings.TrimSpace(r.PostFormValue("name")), Role: r.PostFormValue("role"),
+		Scope: r.PostFormValue("scope"), Expires: strings.TrimSpace(r.PostFormValue("expires"))}
 	v := s.settingsView(w, r, "keys.title")
-	k, secret, err := s.Store.CreateKey(r.Context(), staff.KeyKind(form.Kind), form.Name, staff.Role(form.Role), principalFrom(r).StaffID())
+	spec, err := keySpecFromForm(form, principalFrom(r).StaffID())
+	var k *staff.Key
+	var secret string
+	if err == nil {
+		e := s.auditEntry(r, audit.KeyCreate, "", map[string]any{"kind": spec.Kind, "name": spec.Name, "role": spec.Role, "scope": spec.Scope, "expires_at": spec.ExpiresAt})
+		k, secret, err = s.Store.CreateKeyWith(r.Context(), spec, &e)
+	}
 	var fe *customer.FieldError
 	if errors.As(err, &fe) {
 		s.renderKeys(w, r, http.StatusUnprocessableEntity, v, keysData{Form: form, Error: v.T("keys.error." + fe.Field)})
@@ -110,6 +120,9 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("key revoked", "key", id, "by", principalFrom(r).StaffID())
+	if err == nil {
+		s.audit(r, audit.KeyRevoke, fmt.Sprintf("key:%d", id), auditKeyDetail(k))
+	}
 	setFlash(w, "success", "flash.key_revoked", k.Prefix)
 	http.Redirect(w, r, "/settings/keys", http.StatusSeeOther)
 }
@@ -171,6 +184,7 @@ func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("staff created", "staff", m.ID, "role", m.Role, "by", principalFrom(r).StaffID())
+	s.audit(r, audit.StaffCreate, fmt.Sprintf("staff:%d", m.ID), map[string]any{"login": m.Login, "role": m.Role})
 	setFlash(w, "success", "flash.staff_created", m.Name)
 	http.Redirect(w, r, "/settings/staff", http.StatusSeeOther)
 }
@@ -181,6 +195,10 @@ type staffEditData struct {
 	Roles []staff.Role
 	Self  bool
 	Error string
+	// TOTP and Sessions are the member's two-factor state and live sign-ins, for the admin's
+	// reset and revoke buttons.
+	TOTP     *store.TOTPStatus
+	Sessions int
 }
 
 func (s *Server) staffMember(w http.ResponseWriter, r *http.Request) (*staff.Staff, bool) {
@@ -196,6 +214,17 @@ func (s *Server) renderStaffEdit(w http.ResponseWriter, r *http.Request, status 
 	v := s.newView(w, r, "settings", "staff.edit.title", m.Name)
 	v.Crumbs = []crumb{{Label: v.T("nav.settings"), URL: "/settings"}, {Label: v.T("staff.title"), URL: "/settings/staff"}, {Label: m.Name}}
 	d := staffEditData{M: m, Roles: staff.Roles, Self: m.ID == principalFrom(r).StaffID()}
+	var err error
+	if d.TOTP, err = s.Store.TOTPState(r.Context(), m.ID); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	sessions, err := s.Store.ListSessions(r.Context(), m.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	d.Sessions = len(sessions)
 	if errKey != "" {
 		d.Error = v.T(errKey)
 	}
@@ -216,8 +245,10 @@ func (s *Server) updateStaff(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	before := *m
 	m.Name, m.Email = r.PostFormValue("name"), strings.TrimSpace(r.PostFormValue("email"))
-	m.Department, m.Role = strings.TrimSpace(r.PostFormValue("department")), staff.Role(r.PostFormValue("role"))
+	// The form names the department: found by name, or made at the top level.
+	m.DepartmentID, m.Department, m.Role = 0, strings.TrimSpace(r.PostFormValue("department")), staff.Role(r.PostFormValue("role"))
 	m.Disabled = r.PostFormValue("disabled") == "on"
 	if m.ID == principalFrom(r).StaffID() && (m.Disabled || m.Role != staff.Admin) {
 		s.renderStaffEdit(w, r, http.StatusUnprocessableEntity, m, "staff.error.self")
@@ -233,6 +264,7 @@ func (s *Server) updateStaff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("staff updated", "staff", m.ID, "role", m.Role, "disabled", m.Disabled, "by", principalFrom(r).StaffID())
+	s.auditStaffChange(r, &before, m)
 	setFlash(w, "success", "flash.staff_updated", m.Name)
 	http.Redirect(w, r, "/settings/staff", http.StatusSeeOther)
 }
@@ -258,6 +290,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("password reset", "staff", m.ID, "by", principalFrom(r).StaffID())
+	s.audit(r, audit.PasswordChange, fmt.Sprintf("staff:%d", m.ID), map[string]any{"by": "admin", "login": m.Login})
 	setFlash(w, "success", "flash.password_reset", m.Name)
 	if m.ID == principalFrom(r).StaffID() { // your own sessions just ended too
 		http.Redirect(w, r, "/login", http.StatusSeeOther)

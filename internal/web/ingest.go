@@ -13,7 +13,8 @@ import (
 // authenticated by write key rather than by session, plus CORS preflight for browsers.
 func (s *Server) routesIngest(mux *http.ServeMux) {
 	h := ingest.NewHandler(s.Store, ingest.Options{
-		Log: s.Log,
+		Log:   s.Log,
+		Limit: s.allowIngest, // requests per write key (Security.IngestRate)
 		Count: func(typ, outcome string) {
 			s.metrics.Ingested.WithLabelValues(typ, outcome).Inc()
 		},

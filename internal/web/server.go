@@ -6,6 +6,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/model/recompute"
+	"github.com/siyu-scrm/siyu/internal/ownership"
 	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
@@ -42,10 +44,26 @@ type Server struct {
 	Registry *prometheus.Registry
 	// Version is shown in the console and /healthz.
 	Version string
+	// Ownership assigns owners, runs the pool and staff transfers. Nil makes one without
+	// WeCom (its transfer jobs then run only where a scheduler is started: siyu serve).
+	Ownership     *ownership.Service
+	ownershipOnce sync.Once
+	// BaseURL is the public URL (SIYU_BASE_URL) that survey links are made with; empty: the
+	// request's own host.
+	BaseURL string
+	// Security tunes sessions, rate limits and the trusted proxy (security.go); the zero
+	// value is the default.
+	Security SecurityConfig
 
-	metrics *metrics
-	limiter *loginLimiter
-	tagJobs *tagrule.Jobs
+	metrics      *metrics
+	limiter      *loginLimiter
+	surveyLimits *surveyLimiters
+	// publicLimiter limits public pages per client address, ingestLimiter ingestion per write
+	// key (nil: no limit).
+	publicLimiter, ingestLimiter *keyedLimiter
+	// consoleRoutes are the console's mux patterns, for the route-by-role test.
+	consoleRoutes []string
+	tagJobs       *tagrule.Jobs
 }
 
 // Handler builds the router. Every route is authenticated except ingestion (write key),
@@ -60,6 +78,11 @@ func (s *Server) Handler() http.Handler {
 	s.metrics = newMetrics(s.Registry)
 	s.Registry.Register(newOpsCollector(s)) // a registry shared by several servers keeps the first
 	s.limiter = newLoginLimiter(10, time.Minute)
+	s.Security.defaults()
+	s.publicLimiter = newKeyedLimiter(s.Security.PublicRate, s.Security.PublicBurst)
+	if s.Security.IngestRate > 0 {
+		s.ingestLimiter = newKeyedLimiter(s.Security.IngestRate, s.Security.IngestBurst)
+	}
 	if s.TagRules == nil {
 		s.TagRules = tagrule.New(s.Store, s.RuleMembers)
 	}
@@ -78,7 +101,8 @@ func (s *Server) Handler() http.Handler {
 	s.routesAPI(mux)
 	s.routesConsole(mux)
 	s.routesWeCom(mux)
-	return s.observe(mux)
+	s.routesSurveys(mux)
+	return s.observe(s.secure(mux))
 }
 
 // healthz answers 200 while the process serves HTTP: a liveness probe. Whether the instance
