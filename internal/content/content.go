@@ -36,6 +36,10 @@ const (
 	TagTopic     = "topic"
 )
 
+// LifecycleStages are the built-in lifecycle stages the console offers (operators may tag with
+// the key-node stages they define too).
+var LifecycleStages = []string{"新客未购", "新客已购", "老客已购", "老客复购"}
+
 // AIPLStages are the AIPL stages items may be tagged with.
 var AIPLStages = []string{"认知", "兴趣", "购买", "忠诚"}
 
