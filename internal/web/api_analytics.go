@@ -16,7 +16,8 @@ import (
 
 // The analytics API: metrics, cohorts and funnels (docs/analytics.md). Operators and admins
 // see every customer; a sales person's figures cover only the customers they own. Every table
-// also comes as CSV (UTF-8 with a BOM, for Excel) with ?format=csv.
+// also comes as CSV (UTF-8 with a BOM, for Excel) with ?format=csv, or as an Excel workbook
+// with ?format=xlsx.
 
 // analyticsReaders may read analytics (admin always may); sales are held to their own customers.
 var analyticsReaders = readers
@@ -30,13 +31,13 @@ var metricsGroupFields = []string{"source", "owner"}
 // analyticsToday is today in the workspace time zone.
 func (s *Server) analyticsToday() segment.Day { return segment.DayOf(s.Store.Now(), analyticsLoc) }
 
-// analyticsFormat checks ?format: json (the default) or csv; anything else is answered 422.
+// analyticsFormat checks ?format: json (the default), csv or xlsx; anything else is answered 422.
 func analyticsFormat(w http.ResponseWriter, r *http.Request) bool {
 	switch r.URL.Query().Get("format") {
-	case "", "json", "csv":
+	case "", "json", "csv", "xlsx":
 		return true
 	}
-	writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be json or csv", "format")
+	writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be json, csv or xlsx", "format")
 	return false
 }
 
@@ -115,11 +116,18 @@ func (s *Server) answerAnalytics(w http.ResponseWriter, r *http.Request, rep any
 		s.writeSegmentError(w, r, err)
 		return
 	}
-	if r.URL.Query().Get("format") != "csv" {
+	format := r.URL.Query().Get("format")
+	if format != "csv" && format != "xlsx" {
 		writeJSON(w, http.StatusOK, rep)
 		return
 	}
 	name, rows := table()
+	if format == "xlsx" {
+		if err := writeXLSX(w, name, rows); err != nil && !clientGone(w, r) {
+			s.Log.Error("analytics: writing xlsx", "err", err)
+		}
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name+".csv"))

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/segment"
@@ -203,4 +205,37 @@ func TestAPIAnalyticsValidation(t *testing.T) {
 	if r := e.call("GET", "/api/v1/analytics/metrics", "", nil); r.Code != http.StatusUnauthorized {
 		t.Errorf("anonymous: %d", r.Code)
 	}
+}
+
+// ?format=xlsx answers the same table as CSV, as a workbook whose figures are numbers.
+func TestAPIAnalyticsExcel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		e := analyticsEnv(t, st)
+		r := e.call("GET", "/api/v1/metrics?from=2024-03-01&to=2024-03-08&format=xlsx", e.opKey, nil)
+		if r.Code != http.StatusOK || !strings.Contains(r.Header.Get("Content-Disposition"), ".xlsx") {
+			t.Fatalf("xlsx: %d %v", r.Code, r.Header)
+		}
+		f, err := excelize.OpenReader(bytes.NewReader(r.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rows, err := f.GetRows("Sheet1")
+		if err != nil || len(rows) < 2 || rows[0][0] != "group" {
+			t.Fatalf("rows %v, %v", rows, err)
+		}
+		found := false
+		for i, row := range rows {
+			if len(row) > 3 && row[0] == "total" && row[1] == "gmv_minor" {
+				found = row[3] == "10500"
+				cell, _ := excelize.CoordinatesToCellName(4, i+1)
+				if typ, _ := f.GetCellType("Sheet1", cell); typ == excelize.CellTypeSharedString || typ == excelize.CellTypeInlineString {
+					t.Errorf("GMV written as text (%v)", typ)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no total GMV of 10500 in %v", rows)
+		}
+	})
 }
