@@ -422,6 +422,14 @@ func (s *Server) builderSchema(r *http.Request, v *view, self int64) (string, er
 		}
 		b.Fields = append(b.Fields, builderOption{V: segment.AttrPrefix + d.Key, L: label, Type: string(segment.AttrTypeToType(d.Type)), Group: v.T("builder.attributes")})
 	}
+	models := make([]string, 0, len(segment.ModelFields))
+	for k := range segment.ModelFields {
+		models = append(models, k)
+	}
+	sort.Strings(models)
+	for _, k := range models { // RFM, stages, tier, points: docs/model-outputs.md
+		b.Fields = append(b.Fields, builderOption{V: k, L: v.T("seg.field." + k), Type: string(segment.ModelFields[k]), Group: v.T("builder.models")})
+	}
 	for t, ops := range segment.Operators {
 		for _, op := range ops {
 			b.Ops[string(t)] = append(b.Ops[string(t)], builderOption{V: op, L: v.T("cmp." + op)})
