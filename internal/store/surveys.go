@@ -236,6 +236,15 @@ func (s *Store) SurveyByToken(ctx context.Context, token string) (*survey.Survey
 	return sv, err
 }
 
+// idPage cuts a newest-first list read with limit+1 rows to limit, and returns the cursor of
+// the next page ("" on the last): the id of the last row kept.
+func idPage[T any](list []T, limit int, id func(T) int64) ([]T, string) {
+	if len(list) <= limit {
+		return list, ""
+	}
+	return list[:limit], strconv.FormatInt(id(list[limit-1]), 10)
+}
+
 // SurveyFilter selects surveys for a list.
 type SurveyFilter struct {
 	Status survey.Status // "" for every status
@@ -288,11 +297,8 @@ func (s *Store) ListSurveys(ctx context.Context, f SurveyFilter) (*SurveyPage, e
 	if err != nil {
 		return nil, err
 	}
-	page := &SurveyPage{Surveys: list}
-	if len(list) > f.Limit {
-		page.Surveys = list[:f.Limit]
-		page.NextCursor = strconv.FormatInt(list[f.Limit-1].ID, 10)
-	}
+	page := &SurveyPage{}
+	page.Surveys, page.NextCursor = idPage(list, f.Limit, func(sv *survey.Survey) int64 { return sv.ID })
 	return page, nil
 }
 
@@ -571,11 +577,8 @@ func (s *Store) SurveyResponses(ctx context.Context, f ResponseFilter) (*Respons
 	if err != nil {
 		return nil, err
 	}
-	page := &ResponsePage{Responses: list}
-	if len(list) > f.Limit {
-		page.Responses = list[:f.Limit]
-		page.NextCursor = strconv.FormatInt(list[f.Limit-1].ID, 10)
-	}
+	page := &ResponsePage{}
+	page.Responses, page.NextCursor = idPage(list, f.Limit, func(r *Response) int64 { return r.ID })
 	return page, nil
 }
 
@@ -598,16 +601,6 @@ func (s *Store) EachSurveyResponse(ctx context.Context, f ResponseFilter, fn fun
 		}
 	}
 	return rows.Err()
-}
-
-// CustomerSurveyResponses lists the surveys a customer answered, newest first (the profile).
-func (s *Store) CustomerSurveyResponses(ctx context.Context, customerID int64, limit int) ([]*Response, error) {
-	if limit <= 0 || limit > 200 {
-		limit = 20
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.id, r.survey_id, r.customer_id, COALESCE(c.name, ''), r.answers, r.via, r.created_at
-		FROM survey_responses r LEFT JOIN customers c ON c.id = r.customer_id WHERE r.customer_id = ? ORDER BY r.id DESC LIMIT ?`), customerID, limit)
-	return collect(rows, err, scanResponse)
 }
 
 // mergeSurveys moves a merged customer's responses to the survivor. Where both answered one
