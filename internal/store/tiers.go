@@ -184,6 +184,51 @@ func (s *Store) CreateGate(ctx context.Context, g *model.Gate, staffID int64) er
 	return err
 }
 
+// UpdateGate validates and replaces a price gate's definition (name included); ErrNotFound
+// when there is none, a name already in use names name.
+func (s *Store) UpdateGate(ctx context.Context, g *model.Gate) error {
+	g.Normalize()
+	ladder, err := s.TierConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if err := g.Validate(&ladder); err != nil {
+		return err
+	}
+	spec, err := json.Marshal(gateSpec{g.Match, g.Tier, g.Order})
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE gates SET name = ?, spec = ?, updated_at = ? WHERE id = ?`), g.Name, string(spec), ms(now), g.ID)
+	if isUniqueViolation(err) {
+		return &customer.FieldError{Field: "name", Reason: fmt.Sprintf("a gate named %q already exists", g.Name)}
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	got, err := s.Gate(ctx, g.ID)
+	if err == nil {
+		*g = *got
+	}
+	return err
+}
+
+// DeleteGate removes a price gate; ErrNotFound when there is none.
+func (s *Store) DeleteGate(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM gates WHERE id = ?`), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 func scanGate(sc interface{ Scan(...any) error }) (*model.Gate, error) {
 	var (
 		g        model.Gate

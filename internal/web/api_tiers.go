@@ -254,6 +254,50 @@ func (s *Server) apiCreateGate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, g)
 }
 
+func (s *Server) apiGetGate(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	g, err := s.Store.Gate(r.Context(), id)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (s *Server) apiUpdateGate(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var g model.Gate
+	if !decodeJSON(w, r, apiBodyLimit, &g) {
+		return
+	}
+	g.ID = id
+	if err := s.Store.UpdateGate(r.Context(), &g); err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	s.Log.Info("price gate changed", "gate", id, "staff", principalFrom(r).StaffID())
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (s *Server) apiDeleteGate(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if err := s.Store.DeleteGate(r.Context(), id); err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	s.Log.Info("price gate deleted", "gate", id, "staff", principalFrom(r).StaffID())
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // apiGateCheck answers GET /api/v1/gates/{id}/check.
 type apiGateCheck struct {
 	Gate       *model.Gate `json:"gate"`

@@ -160,6 +160,26 @@ func TestTiersPointsAndGatesAPI(t *testing.T) {
 		if list := e.must(http.StatusOK, "GET", "/api/v1/gates", e.salesKey, nil); len(list["gates"].([]any)) != 1 {
 			t.Fatalf("gates %v", list)
 		}
+		// Edit: to 高级会员 only; customer 2 (中级) no longer passes.
+		path := fmt.Sprintf("/api/v1/gates/%d", gid)
+		if r := e.call("PUT", path, e.opKey, map[string]any{"name": "高级合伙人群", "min_tier": "高级会员", "order": map[string]any{"within_days": 0}}); r.Code != http.StatusUnprocessableEntity || r.field(t) != "order.within_days" {
+			t.Fatalf("bad gate edit: %d %s", r.Code, r.Body)
+		}
+		if g := e.must(http.StatusOK, "PUT", path, e.opKey, map[string]any{"name": "高级合伙人群", "min_tier": "高级会员"}); g["order"] != nil || g["min_tier"] != "高级会员" {
+			t.Fatalf("edited gate %v", g)
+		}
+		if r := check(e.opKey, 2); r.JSON(t)["allowed"] != false {
+			t.Fatalf("customer 2 after the edit: %s", r.Body)
+		}
+		if r := e.call("DELETE", path, e.salesKey, nil); r.Code != http.StatusForbidden {
+			t.Fatalf("sales deleting a gate: %d", r.Code)
+		}
+		if r := e.call("DELETE", path, e.opKey, nil); r.Code != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", r.Code, r.Body)
+		}
+		if r := e.call("GET", path, e.opKey, nil); r.Code != http.StatusNotFound {
+			t.Fatalf("deleted gate: %d", r.Code)
+		}
 	})
 }
 
