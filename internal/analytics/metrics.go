@@ -16,6 +16,10 @@ type Scope struct {
 	// Owner is the data scope: 0 every customer, a staff id only the customers that staff
 	// member owns (a sales person's own), a negative value nobody.
 	Owner int64
+	// OwnersOnly, when set, keeps only customers owned by one of Owners (none: nobody): the
+	// data scope of a department, on top of Owner.
+	OwnersOnly bool
+	Owners     []int64
 	// Customers, when not nil, keeps only these customers (a segment's members).
 	Customers []int64
 	// By splits the report by a customer field: "" (no split) or one of GroupFields.

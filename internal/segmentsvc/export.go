@@ -37,6 +37,9 @@ type Export struct {
 	Segment *store.SavedSegment
 	Count   int64
 	Source  Source
+	// Mask writes phone numbers and emails masked (138****5678), for a principal without the
+	// reveal permission.
+	Mask bool
 
 	s     *Service
 	q     *query
@@ -153,6 +156,9 @@ func (x *Export) each(ctx context.Context, fn func([]exportRow) error) error {
 
 func (x *Export) values(r exportRow) []string {
 	c := r.c
+	if x.Mask {
+		c = c.Masked()
+	}
 	created := ""
 	if !c.CreatedAt.IsZero() {
 		created = c.CreatedAt.In(x.s.loc()).Format("2006-01-02 15:04:05")

@@ -37,7 +37,7 @@ func (s *Service) RecordCounts(ctx context.Context) error {
 	day := dayString(s.today())
 	var errs []error
 	for _, g := range all {
-		q, err := s.prepare(ctx, g.Tree, 0)
+		q, err := s.prepare(ctx, g.Tree, Owner{})
 		var n int64
 		if err == nil {
 			n, err = q.count(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/segment"
+	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 )
 
@@ -189,9 +190,10 @@ func (s *Service) validate(ctx context.Context, tree *segment.Node, self int64) 
 	return segment.Validate(tree, sch, self)
 }
 
-// Owner is the data scope of a request: 0 sees every customer, a staff id only the customers
-// that staff member owns, and a negative value nobody (a sales key with no staff behind it).
-type Owner = int64
+// Owner is the data scope of a request: the zero value sees every customer, a limited scope
+// only the customers its owners own, and a limited scope with no owners nobody (a sales key
+// with no staff behind it). staff.OwnerScope turns the older single owner id into one.
+type Owner = staff.CustomerScope
 
 // query is one tree ready to evaluate: validated, scoped, with the schema it was checked on.
 type query struct {
@@ -211,10 +213,14 @@ func (s *Service) prepare(ctx context.Context, tree *segment.Node, owner Owner) 
 	if err := segment.Validate(tree, sch, 0); err != nil {
 		return nil, err
 	}
-	q := &query{s: s, tree: tree, sch: sch, nobody: owner < 0, source: SourceSQL}
-	if owner > 0 {
-		// The scope is one more condition: the customers the staff member owns.
-		q.tree = &segment.Node{Op: "and", Children: []*segment.Node{tree, {Field: "owner", Cmp: "eq", Value: float64(owner)}}}
+	q := &query{s: s, tree: tree, sch: sch, nobody: owner.Limited && len(owner.Owners) == 0, source: SourceSQL}
+	if owner.Limited && len(owner.Owners) > 0 {
+		// The scope is one more condition: the customers the scope's staff members own.
+		in := make([]any, len(owner.Owners))
+		for i, id := range owner.Owners {
+			in[i] = float64(id)
+		}
+		q.tree = &segment.Node{Op: "and", Children: []*segment.Node{tree, {Field: "owner", Cmp: "in", Value: in}}}
 	}
 	if s.engineReady() {
 		q.source = SourceEngine
@@ -366,7 +372,7 @@ func (s *Service) customers(ctx context.Context, ids []int64, owner Owner) ([]*c
 	out := make([]*customer.Customer, 0, len(ids))
 	for _, id := range ids {
 		c := byID[id]
-		if c == nil || c.MergedInto != 0 || (owner != 0 && c.OwnerID != owner) {
+		if c == nil || c.MergedInto != 0 || !owner.Allows(c.OwnerID) {
 			continue
 		}
 		out = append(out, c)
@@ -390,12 +396,12 @@ func (s *Service) Explain(ctx context.Context, tree *segment.Node, customerID in
 	if err != nil {
 		return nil, err
 	}
-	if owner != 0 && c.OwnerID != owner {
+	if !owner.Allows(c.OwnerID) {
 		return nil, store.ErrNotFound
 	}
 	// Explain the tree as given (not the scoped one): the scope only decided whether the
 	// customer may be looked at.
-	q, err := s.prepare(ctx, tree, 0)
+	q, err := s.prepare(ctx, tree, Owner{})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/segment"
+	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
 	"github.com/siyu-scrm/siyu/internal/tag"
@@ -103,7 +104,7 @@ func TestRecordCountsAndCatchUp(t *testing.T) {
 		if h, _ := st.SegmentCounts(ctx, tagged.ID, "2025-03-02"); len(h) != 0 {
 			t.Fatalf("the broken segment was recorded: %v", h)
 		}
-		list, _, err := svc.List(ctx, 0)
+		list, _, err := svc.List(ctx, Owner{})
 		if err != nil || len(list) != 2 || list[1].Count != -1 || list[0].Count != 10 {
 			t.Fatalf("list with a broken segment: %+v %v", list, err)
 		}
@@ -141,7 +142,7 @@ func TestCreateValidates(t *testing.T) {
 		if _, err := svc.Create(ctx, "a", "", tree, 1); !errors.As(err, &taken) || !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("taken name: %v", err)
 		}
-		if n, err := svc.Count(ctx, mustParse(t, `{"field": "name", "cmp": "is_set"}`), -2); err != nil || n.Count != 0 || n.Source != SourceSQL {
+		if n, err := svc.Count(ctx, mustParse(t, `{"field": "name", "cmp": "is_set"}`), staff.OwnersScope()); err != nil || n.Count != 0 || n.Source != SourceSQL {
 			t.Fatalf("a scope of nobody: %+v %v", n, err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/analytics"
 	"github.com/siyu-scrm/siyu/internal/customer"
+	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
 // Analytics aggregates (analytics.Source): one GROUP BY query per figure, each a range scan of
@@ -34,7 +35,7 @@ type analyticsScope struct {
 // itself, so no join is needed.
 func (s *Store) scopeSQL(sc analytics.Scope, col string, onCustomers bool) (analyticsScope, error) {
 	out := analyticsScope{key: `CAST('' AS TEXT)`}
-	needJoin := sc.Owner != 0 || sc.By != ""
+	needJoin := sc.Owner != 0 || sc.OwnersOnly || sc.By != ""
 	switch sc.By {
 	case "":
 	case "source", "gender", "region":
@@ -54,6 +55,11 @@ func (s *Store) scopeSQL(sc analytics.Scope, col string, onCustomers bool) (anal
 	case sc.Owner > 0:
 		w.WriteString(` AND c.owner_id = ?`)
 		out.args = append(out.args, sc.Owner)
+	}
+	if sc.OwnersOnly {
+		cond, in := ownersIn("c.owner_id", staff.CustomerScope{Limited: true, Owners: sc.Owners})
+		w.WriteString(cond)
+		out.args = append(out.args, in...)
 	}
 	if sc.Customers != nil {
 		ids := make([]string, len(sc.Customers))

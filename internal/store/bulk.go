@@ -73,8 +73,11 @@ func (tx *Tx) BulkInsertStaff(members []*staff.Staff, passwordHash string) error
 			m.CreatedAt = tx.Now()
 		}
 		m.UpdatedAt = m.CreatedAt
-		err := tx.row(`INSERT INTO staff (login, name, email, department, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			m.Login, m.Name, m.Email, m.Department, string(m.Role), passwordHash, ms(m.CreatedAt), ms(m.CreatedAt)).Scan(&m.ID)
+		if err := tx.placeDepartment(m); err != nil {
+			return fmt.Errorf("staff %s: %w", m.Login, err)
+		}
+		err := tx.row(`INSERT INTO staff (login, name, email, department, department_id, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			m.Login, m.Name, m.Email, m.Department, nullID(m.DepartmentID), string(m.Role), passwordHash, ms(m.CreatedAt), ms(m.CreatedAt)).Scan(&m.ID)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("staff %s: %w", m.Login, ErrConflict)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
 // Amount is a sum of money in one currency.
@@ -22,15 +24,12 @@ type WorkbenchStats struct {
 	GMVThisMonth    []Amount // net of refunds, one per currency, largest first
 }
 
-// Workbench computes the home page figures. scopeOwnerID, when not 0, counts only that owner's
-// customers and their events and orders (the data scope of a sales role). The caller decides
-// where days, weeks and months begin (the operators' time zone, Monday-first weeks).
-func (s *Store) Workbench(ctx context.Context, scopeOwnerID int64, dayStart, weekStart, monthStart time.Time) (*WorkbenchStats, error) {
+// Workbench computes the home page figures within a data scope: a limited scope counts only
+// its owners' customers and their events and orders. The caller decides where days, weeks and
+// months begin (the operators' time zone, Monday-first weeks).
+func (s *Store) Workbench(ctx context.Context, sc staff.CustomerScope, dayStart, weekStart, monthStart time.Time) (*WorkbenchStats, error) {
 	var st WorkbenchStats
-	scope, args := "", []any{}
-	if scopeOwnerID != 0 {
-		scope, args = " AND c.owner_id = ?", []any{scopeOwnerID}
-	}
+	scope, args := ownersIn("c.owner_id", sc)
 	with := func(extra ...any) []any { return append(extra, args...) }
 	for _, q := range []struct {
 		dst  *int64
@@ -39,14 +38,14 @@ func (s *Store) Workbench(ctx context.Context, scopeOwnerID int64, dayStart, wee
 	}{
 		{&st.Customers, `SELECT COUNT(*) FROM customers c WHERE c.merged_into IS NULL` + scope, args},
 		{&st.NewThisWeek, `SELECT COUNT(*) FROM customers c WHERE c.created_at >= ? AND c.merged_into IS NULL` + scope, with(ms(weekStart))},
-		{&st.EventsToday, eventsToday(scopeOwnerID) + scope, with(ms(dayStart))},
+		{&st.EventsToday, eventsToday(sc.All()) + scope, with(ms(dayStart))},
 	} {
 		if err := s.db.QueryRowContext(ctx, s.q(q.sql), q.args...).Scan(q.dst); err != nil {
 			return nil, fmt.Errorf("workbench: %w", err)
 		}
 	}
 	join := ""
-	if scopeOwnerID != 0 {
+	if !sc.All() {
 		join = ` JOIN customers c ON c.id = o.customer_id`
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT o.currency, COALESCE(SUM(o.amount_minor - o.refunded_minor), 0), COUNT(*) FROM orders o`+join+
@@ -67,8 +66,8 @@ func (s *Store) Workbench(ctx context.Context, scopeOwnerID int64, dayStart, wee
 	return &st, rows.Err()
 }
 
-func eventsToday(scopeOwnerID int64) string {
-	if scopeOwnerID == 0 {
+func eventsToday(all bool) string {
+	if all {
 		return `SELECT COUNT(*) FROM events WHERE ts >= ?`
 	}
 	return `SELECT COUNT(*) FROM events e JOIN customers c ON c.id = e.customer_id WHERE e.ts >= ?`

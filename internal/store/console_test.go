@@ -51,7 +51,7 @@ func TestWorkbenchCountsAndScope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all, err := s.Workbench(ctx, 0, day, week, month)
+		all, err := s.Workbench(ctx, staff.CustomerScope{}, day, week, month)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestWorkbenchCountsAndScope(t *testing.T) {
 		if got := fmt.Sprint(*all); got != want {
 			t.Fatalf("workbench = %s, want %s", got, want)
 		}
-		own, err := s.Workbench(ctx, sales.ID, day, week, month)
+		own, err := s.Workbench(ctx, staff.OwnersScope(sales.ID), day, week, month)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/siyu-scrm/siyu/internal/customer"
+	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
 // CustomerFilter selects and orders customers for lists.
@@ -19,7 +20,10 @@ type CustomerFilter struct {
 	// ScopeOwnerID, when not 0, limits the result to one owner whatever else is asked: the
 	// data scope of a sales role.
 	ScopeOwnerID int64
-	Source       string
+	// Scope limits the result to the customers of a data scope (the zero value: all), on top
+	// of ScopeOwnerID: a department's or one person's customers.
+	Scope  staff.CustomerScope
+	Source string
 	// Attrs keeps customers whose attribute equals the value (compared as text; a list
 	// attribute matches when it contains the value).
 	Attrs map[string]string
@@ -54,6 +58,10 @@ func (s *Store) customerWhere(f *CustomerFilter) (string, []any, error) {
 	if f.ScopeOwnerID != 0 {
 		conds = append(conds, "owner_id = ?")
 		args = append(args, f.ScopeOwnerID)
+	}
+	if cond, in := ownersIn("owner_id", f.Scope); cond != "" {
+		conds = append(conds, strings.TrimPrefix(cond, " AND "))
+		args = append(args, in...)
 	}
 	switch {
 	case f.OwnerID == -1:

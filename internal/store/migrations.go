@@ -669,7 +669,7 @@ CREATE TABLE customer_erasures (
 	payload TEXT NOT NULL
 );
 CREATE INDEX change_feed_at ON change_feed(at);`,
-	// 14: departments (a tree; staff belong to one) and custom roles (a permission matrix and
+	// 15: departments (a tree; staff belong to one) and custom roles (a permission matrix and
 	// a data scope; staff.role and api_keys.role hold a built-in role or a custom role's key).
 	// The free-text staff.department becomes one top-level department per distinct name.
 	`

@@ -13,6 +13,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/model"
 	"github.com/siyu-scrm/siyu/internal/segment"
+	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
 // Customer models (internal/model) keep their state here: RFM snapshots in model_runs and
@@ -112,27 +113,26 @@ func (s *Store) RFMAggregates(ctx context.Context, from, to time.Time, loc *time
 // CountLiveCustomers counts customers not merged away; ownerID > 0 counts only that staff
 // member's customers.
 func (s *Store) CountLiveCustomers(ctx context.Context) (int64, error) {
-	return s.countOwned(ctx, 0)
+	return s.countOwned(ctx, staff.CustomerScope{})
 }
 
-func (s *Store) countOwned(ctx context.Context, ownerID int64) (int64, error) {
-	q, args := `SELECT COUNT(*) FROM customers WHERE merged_into IS NULL`, []any{}
-	if ownerID != 0 {
-		q += ` AND owner_id = ?`
-		args = append(args, ownerID)
-	}
+func (s *Store) countOwned(ctx context.Context, sc staff.CustomerScope) (int64, error) {
+	cond, args := ownersIn("owner_id", sc)
 	var n int64
-	err := s.db.QueryRowContext(ctx, s.q(q), args...).Scan(&n)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM customers WHERE merged_into IS NULL`+cond), args...).Scan(&n)
 	return n, err
 }
 
 // ownedClause restricts a query to one owner's customers, col naming the customer id (ownerID
-// 0: everyone).
+// 0: everyone, negative: nobody).
 func ownedClause(col string, ownerID int64, args []any) (string, []any) {
-	if ownerID == 0 {
-		return "", args
-	}
-	return ` AND ` + col + ` IN (SELECT id FROM customers WHERE owner_id = ?)`, append(args, ownerID)
+	return scopedClause(col, staff.OwnerScope(ownerID), args)
+}
+
+// scopedClause restricts a query to the customers of a data scope, col naming the customer id.
+func scopedClause(col string, sc staff.CustomerScope, args []any) (string, []any) {
+	cond, in := scopedCustomers(col, sc)
+	return cond, append(args, in...)
 }
 
 const runCols = `id, config, as_of, computed_at, customers, buyers`
@@ -306,8 +306,13 @@ type RFMDistribution struct {
 
 // RFMDistribution sums run runID up; ownerID > 0 counts only that staff member's customers.
 func (s *Store) RFMDistribution(ctx context.Context, runID, ownerID int64) (*RFMDistribution, error) {
+	return s.RFMDistributionIn(ctx, runID, staff.OwnerScope(ownerID))
+}
+
+// RFMDistributionIn sums run runID up over the customers of a data scope.
+func (s *Store) RFMDistributionIn(ctx context.Context, runID int64, sc staff.CustomerScope) (*RFMDistribution, error) {
 	d := &RFMDistribution{Totals: map[model.Class]model.Totals{}}
-	where, args := ownedClause("customer_id", ownerID, []any{runID})
+	where, args := scopedClause("customer_id", sc, []any{runID})
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT class, r_score, f_score, m_score, COUNT(*), SUM(r), SUM(f), SUM(m_minor)
 		FROM customer_rfm WHERE run_id = ?`+where+` GROUP BY class, r_score, f_score, m_score`), args...)
 	if err != nil {
@@ -334,7 +339,7 @@ func (s *Store) RFMDistribution(ctx context.Context, runID, ownerID int64) (*RFM
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	d.Customers, err = s.countOwned(ctx, ownerID)
+	d.Customers, err = s.countOwned(ctx, sc)
 	return d, err
 }
 
@@ -348,7 +353,12 @@ type RFMMove struct {
 // RFMMoves lists the class changes from run prevID to run curID, largest first; a customer
 // missing from a run was 未消费 in it. ownerID > 0 counts only that staff member's customers.
 func (s *Store) RFMMoves(ctx context.Context, prevID, curID, ownerID int64) ([]RFMMove, error) {
-	where, args := ownedClause("COALESCE(p.customer_id, c.customer_id)", ownerID, []any{prevID, curID})
+	return s.RFMMovesIn(ctx, prevID, curID, staff.OwnerScope(ownerID))
+}
+
+// RFMMovesIn is RFMMoves over the customers of a data scope.
+func (s *Store) RFMMovesIn(ctx context.Context, prevID, curID int64, sc staff.CustomerScope) ([]RFMMove, error) {
+	where, args := scopedClause("COALESCE(p.customer_id, c.customer_id)", sc, []any{prevID, curID})
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.class, c.class, COUNT(*) FROM
 		(SELECT customer_id, class FROM customer_rfm WHERE run_id = ?) p
 		FULL OUTER JOIN (SELECT customer_id, class FROM customer_rfm WHERE run_id = ?) c ON c.customer_id = p.customer_id
@@ -520,7 +530,12 @@ func (s *Store) ApplyStages(ctx context.Context, mdl string, stages []model.Stag
 // StageCounts counts the customers in each stage of mdl; ownerID > 0 counts only that staff
 // member's customers.
 func (s *Store) StageCounts(ctx context.Context, mdl string, ownerID int64) (map[model.Stage]int64, error) {
-	where, args := ownedClause("customer_id", ownerID, []any{mdl})
+	return s.StageCountsIn(ctx, mdl, staff.OwnerScope(ownerID))
+}
+
+// StageCountsIn counts the customers in each stage of mdl within a data scope.
+func (s *Store) StageCountsIn(ctx context.Context, mdl string, sc staff.CustomerScope) (map[model.Stage]int64, error) {
+	where, args := scopedClause("customer_id", sc, []any{mdl})
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT stage, COUNT(*) FROM customer_stages WHERE model = ?`+where+` GROUP BY stage`), args...)
 	if err != nil {
 		return nil, err

@@ -53,7 +53,8 @@ func (s *Server) analyticsScope(r *http.Request, by string) (analytics.Scope, er
 // scopeOf is the request's scope: the sales data scope, and a segment's members when
 // segmentID is not 0.
 func (s *Server) scopeOf(r *http.Request, segmentID int64, by string) (analytics.Scope, error) {
-	sc := analytics.Scope{Owner: principalFrom(r).ScopeOwnerID(), By: by}
+	ds := principalFrom(r).Scope()
+	sc := analytics.Scope{OwnersOnly: ds.Limited, Owners: ds.Owners, By: by}
 	if segmentID == 0 {
 		return sc, nil
 	}

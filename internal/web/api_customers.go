@@ -10,7 +10,6 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/event"
-	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 )
 
@@ -27,11 +26,11 @@ var listParams = map[string]bool{"q": true, "owner": true, "source": true, "sort
 func (s *Server) apiListCustomers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.CustomerFilter{
-		ScopeOwnerID: principalFrom(r).ScopeOwnerID(),
-		Q:            strings.TrimSpace(q.Get("q")),
-		Source:       q.Get("source"),
-		Sort:         q.Get("sort"),
-		Cursor:       q.Get("cursor"),
+		Scope:  principalFrom(r).Scope(),
+		Q:      strings.TrimSpace(q.Get("q")),
+		Source: q.Get("source"),
+		Sort:   q.Get("sort"),
+		Cursor: q.Get("cursor"),
 	}
 	for name, vals := range q {
 		key, isAttr := strings.CutPrefix(name, "attr.")
@@ -100,7 +99,7 @@ func (s *Server) apiListCustomers(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	out := apiCustomerList{Customers: page.Customers, NextCursor: page.NextCursor}
+	out := apiCustomerList{Customers: maskAll(principalFrom(r), page.Customers), NextCursor: page.NextCursor}
 	if count {
 		n, err := s.Store.CountCustomers(r.Context(), f)
 		if err != nil {
@@ -125,14 +124,14 @@ func (s *Server) apiCustomer(w http.ResponseWriter, r *http.Request) (*customer.
 		s.writeStoreError(w, r, err)
 		return nil, false
 	}
-	scope := principalFrom(r).ScopeOwnerID()
+	scope := principalFrom(r).Scope()
 	if c.MergedInto != 0 {
 		survivor, err := s.Store.Customer(r.Context(), c.MergedInto)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return nil, false
 		}
-		if scope != 0 && survivor.OwnerID != scope {
+		if !scope.Allows(survivor.OwnerID) {
 			writeError(w, http.StatusNotFound, "not_found", "not found", "")
 			return nil, false
 		}
@@ -148,7 +147,7 @@ func (s *Server) apiCustomer(w http.ResponseWriter, r *http.Request) (*customer.
 		})
 		return nil, false
 	}
-	if scope != 0 && c.OwnerID != scope {
+	if !scope.Allows(c.OwnerID) {
 		writeError(w, http.StatusNotFound, "not_found", "not found", "")
 		return nil, false
 	}
@@ -194,7 +193,7 @@ const detailRecent = 20
 
 func (s *Server) customerDetail(r *http.Request, c *customer.Customer) (*apiCustomerDetail, error) {
 	ctx := r.Context()
-	d := &apiCustomerDetail{Customer: c, Attributes: []apiAttribute{}}
+	d := &apiCustomerDetail{Customer: maskFor(principalFrom(r), c), Attributes: []apiAttribute{}}
 	var err error
 	if c.OwnerID != 0 {
 		m, err := s.Store.StaffByID(ctx, c.OwnerID)
@@ -206,6 +205,7 @@ func (s *Server) customerDetail(r *http.Request, c *customer.Customer) (*apiCust
 	if d.Identities, err = s.Store.Identities(ctx, c.ID); err != nil {
 		return nil, err
 	}
+	d.Identities = maskIdentities(principalFrom(r), d.Identities)
 	defs, err := s.Store.AttrDefs(ctx)
 	if err != nil {
 		return nil, err
@@ -335,10 +335,10 @@ func (b *apiCustomerBody) patch() *customer.Patch {
 		Email: b.Email, AvatarURL: b.AvatarURL, Source: b.Source, Owner: b.Owner, Attrs: b.Attrs, OptOut: b.OptOut, CreatedAt: b.CreatedAt}
 }
 
-// ownerChangeAllowed refuses owner changes by the sales role: moving customers between staff
-// is a transfer, done by operators and admins.
+// ownerChangeAllowed refuses owner changes by a role limited to some customers (sales): moving
+// customers between staff is a transfer, done by operators and admins.
 func ownerChangeAllowed(w http.ResponseWriter, r *http.Request, owner *string) bool {
-	if owner != nil && principalFrom(r).Role == staff.Sales {
+	if owner != nil && !principalFrom(r).Scope().All() {
 		writeError(w, http.StatusForbidden, "forbidden", "the sales role may not change a customer's owner", "owner")
 		return false
 	}
@@ -413,7 +413,7 @@ func (s *Server) apiCreateCustomer(w http.ResponseWriter, r *http.Request) {
 		ids = append(ids, ident)
 	}
 	patch := body.patch()
-	if p.Role == staff.Sales { // a sales person's new customers are their own
+	if !p.Scope().All() { // a sales person's new customers are their own, so they can see them
 		if p.StaffID() == 0 {
 			writeError(w, http.StatusForbidden, "forbidden", "this sales key belongs to no staff member", "")
 			return
@@ -441,7 +441,7 @@ func (s *Server) apiCreateCustomer(w http.ResponseWriter, r *http.Request) {
 			}
 			if owner != 0 {
 				msg := fmt.Sprintf("identity %s %q already belongs to a customer", ident.Kind, ident.Value)
-				if scope := p.ScopeOwnerID(); scope == 0 {
+				if p.Scope().All() {
 					msg = fmt.Sprintf("identity %s %q already belongs to customer %d", ident.Kind, ident.Value, owner)
 				}
 				return &errIdentityTaken{field: fmt.Sprintf("identities[%d]", i), message: msg}

@@ -193,8 +193,8 @@ type apiSegment struct {
 }
 
 // forScope hides the recorded count, which covers every customer, from a scoped principal.
-func forScope(g *store.SavedSegment, owner int64) *store.SavedSegment {
-	if owner == 0 || g.LastCount == nil {
+func forScope(g *store.SavedSegment, owner segmentsvc.Owner) *store.SavedSegment {
+	if owner.All() || g.LastCount == nil {
 		return g
 	}
 	c := *g
@@ -203,7 +203,7 @@ func forScope(g *store.SavedSegment, owner int64) *store.SavedSegment {
 }
 
 func (s *Server) apiListSegments(w http.ResponseWriter, r *http.Request) {
-	owner := principalFrom(r).ScopeOwnerID()
+	owner := principalFrom(r).Scope()
 	list, source, err := s.segments().List(r.Context(), owner)
 	if err != nil {
 		s.writeSegmentError(w, r, err)
@@ -221,7 +221,7 @@ func (s *Server) apiGetSegment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	owner := principalFrom(r).ScopeOwnerID()
+	owner := principalFrom(r).Scope()
 	g, n, err := s.segments().CountSaved(r.Context(), id, owner)
 	if err != nil {
 		s.writeSegmentError(w, r, err)
@@ -301,7 +301,7 @@ func (s *Server) apiCountSegment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_tree", "give the tree to count", "tree")
 		return
 	}
-	n, err := s.segments().Count(r.Context(), b.Tree, principalFrom(r).ScopeOwnerID())
+	n, err := s.segments().Count(r.Context(), b.Tree, principalFrom(r).Scope())
 	if err != nil {
 		s.writeSegmentError(w, r, err)
 		return
@@ -334,12 +334,12 @@ func (s *Server) apiSegmentMembers(w http.ResponseWriter, r *http.Request) {
 		}
 		after = v
 	}
-	p, err := s.segments().Members(r.Context(), id, principalFrom(r).ScopeOwnerID(), after, limit)
+	p, err := s.segments().Members(r.Context(), id, principalFrom(r).Scope(), after, limit)
 	if err != nil {
 		s.writeSegmentError(w, r, err)
 		return
 	}
-	out := apiSegmentMembers{Customers: p.Customers, Source: p.Source}
+	out := apiSegmentMembers{Customers: maskAll(principalFrom(r), p.Customers), Source: p.Source}
 	if p.Next != 0 {
 		out.NextCursor = strconv.FormatInt(p.Next, 10)
 	}
@@ -359,11 +359,12 @@ func (s *Server) apiExportSegment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be csv or xlsx", "format")
 		return
 	}
-	x, err := s.segments().Export(r.Context(), id, principalFrom(r).ScopeOwnerID())
+	x, err := s.segments().Export(r.Context(), id, principalFrom(r).Scope())
 	if err != nil {
 		s.writeSegmentError(w, r, err)
 		return
 	}
+	x.Mask = !principalFrom(r).Reveals()
 	if format == "xlsx" && x.Count > segmentsvc.MaxXLSXRows {
 		s.writeSegmentError(w, r, &segmentsvc.ErrTooManyForXLSX{Count: x.Count})
 		return
@@ -398,7 +399,7 @@ type apiSegmentExplanation struct {
 }
 
 func (s *Server) explainSegment(w http.ResponseWriter, r *http.Request, tree *segment.Node, customerID int64) {
-	ex, err := s.segments().Explain(r.Context(), tree, customerID, principalFrom(r).ScopeOwnerID())
+	ex, err := s.segments().Explain(r.Context(), tree, customerID, principalFrom(r).Scope())
 	if err != nil {
 		s.writeSegmentError(w, r, err)
 		return

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/siyu-scrm/siyu/internal/sop"
-	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 )
 
@@ -26,7 +25,7 @@ func (s *Server) apiListTasks(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principalFrom(r)
 	f := store.TouchFilter{Inbox: state, Now: s.Store.Now(), Location: s.SOPs.Policy().Location, Limit: 500}
-	if p.Role == staff.Sales {
+	if !p.Scope().All() { // a role limited to some customers works its own inbox
 		f.ExecutorID = p.ScopeOwnerID()
 	} else {
 		n, ok := queryInt(w, r, "staff", 0, 0, 1<<31-1)
@@ -56,7 +55,7 @@ func (s *Server) finishTask(w http.ResponseWriter, r *http.Request, skipped bool
 	}
 	p := principalFrom(r)
 	var actor int64
-	if p.Role == staff.Sales {
+	if !p.Scope().All() {
 		actor = p.ScopeOwnerID()
 	}
 	t, err := s.SOPs.FinishTask(r.Context(), id, actor, skipped, body.Note)

@@ -30,7 +30,7 @@ const workbenchTTL = 30 * time.Second
 
 type workbenchKey struct {
 	st    *store.Store
-	scope int64
+	scope string // the data scope's owners, "" for every customer
 	day   time.Time
 }
 
@@ -43,10 +43,10 @@ var workbenchCache sync.Map // workbenchKey → workbenchEntry
 
 // workbench returns the home page figures for a data scope, in the server's time zone with
 // Monday-first weeks.
-func (s *Server) workbench(ctx context.Context, scope int64) (*store.WorkbenchStats, error) {
+func (s *Server) workbench(ctx context.Context, scope staff.CustomerScope) (*store.WorkbenchStats, error) {
 	now := time.Now()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
-	key := workbenchKey{s.Store, scope, day}
+	key := workbenchKey{s.Store, scopeKey(scope), day}
 	if e, ok := workbenchCache.Load(key); ok && now.Sub(e.(workbenchEntry).at) < workbenchTTL {
 		return e.(workbenchEntry).stats, nil
 	}
@@ -62,7 +62,7 @@ func (s *Server) workbench(ctx context.Context, scope int64) (*store.WorkbenchSt
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r)
-	st, err := s.workbench(r.Context(), p.ScopeOwnerID())
+	st, err := s.workbench(r.Context(), p.Scope())
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -115,8 +115,8 @@ func (s *Server) customersPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v := s.newView(w, r, "customers", "customers.title")
 	v.Crumbs = []crumb{{Label: v.Title}}
-	d := customersData{Q: strings.TrimSpace(q.Get("q")), Source: q.Get("source"), Owner: q.Get("owner"), Sort: q.Get("sort"), ShowOwner: p.ScopeOwnerID() == 0}
-	f := store.CustomerFilter{Q: d.Q, Source: d.Source, ScopeOwnerID: p.ScopeOwnerID(), Cursor: q.Get("after"), Limit: customerListLimit}
+	d := customersData{Q: strings.TrimSpace(q.Get("q")), Source: q.Get("source"), Owner: q.Get("owner"), Sort: q.Get("sort"), ShowOwner: !p.Scope().Limited || len(p.Scope().Owners) > 1}
+	f := store.CustomerFilter{Q: d.Q, Source: d.Source, Scope: p.Scope(), Cursor: q.Get("after"), Limit: customerListLimit}
 	for _, so := range customerSorts {
 		d.Sorts = append(d.Sorts, so.Key)
 		if so.Key == d.Sort {
@@ -237,7 +237,7 @@ func (s *Server) customerPage(w http.ResponseWriter, r *http.Request) {
 	for hops := 0; err == nil && c.MergedInto != 0 && hops < 16; hops++ {
 		c, err = s.Store.Customer(ctx, c.MergedInto)
 	}
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.MergedInto != 0 || (p.ScopeOwnerID() != 0 && c.OwnerID != p.ScopeOwnerID()))) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.MergedInto != 0 || !p.Scope().Allows(c.OwnerID))) {
 		s.renderError(w, r, http.StatusNotFound)
 		return
 	}

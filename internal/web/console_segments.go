@@ -46,7 +46,7 @@ type segmentRow struct {
 
 func (s *Server) segmentsPage(w http.ResponseWriter, r *http.Request) {
 	svc := s.segments()
-	list, source, err := svc.List(r.Context(), principalFrom(r).ScopeOwnerID())
+	list, source, err := svc.List(r.Context(), principalFrom(r).Scope())
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -124,7 +124,7 @@ func (s *Server) segmentPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderSegment(w http.ResponseWriter, r *http.Request, status int, d segmentData) {
 	ctx := r.Context()
 	svc := s.segments()
-	owner := principalFrom(r).ScopeOwnerID()
+	owner := principalFrom(r).Scope()
 	titleKey, args := "segment.new", []any{}
 	if d.Segment != nil {
 		titleKey, args = "segment.title", []any{d.Segment.Name}
@@ -199,7 +199,7 @@ const segmentMemberLimit = 50
 
 func (s *Server) segmentMemberPage(w http.ResponseWriter, r *http.Request, v *view, d *segmentData) bool {
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-	p, err := s.segments().Members(r.Context(), d.Segment.ID, principalFrom(r).ScopeOwnerID(), max(after, 0), segmentMemberLimit)
+	p, err := s.segments().Members(r.Context(), d.Segment.ID, principalFrom(r).Scope(), max(after, 0), segmentMemberLimit)
 	var se *segment.Error
 	if errors.As(err, &se) {
 		d.Error = v.T("segment.error_tree", se.Error())
@@ -257,7 +257,7 @@ func (s *Server) saveSegmentForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("action") == "count" {
-		c, err := svc.Count(ctx, tree, principalFrom(r).ScopeOwnerID())
+		c, err := svc.Count(ctx, tree, principalFrom(r).Scope())
 		var se *segment.Error
 		if errors.As(err, &se) {
 			fail("tree."+se.Path, v.T("segment.error_tree", se.Error()))

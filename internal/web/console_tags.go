@@ -890,7 +890,7 @@ func (s *Server) customerTags(r *http.Request, customerID int64) (*profileTags, 
 func (s *Server) scopedCustomer(w http.ResponseWriter, r *http.Request) (*customer.Customer, bool) {
 	c, err := s.Store.Customer(r.Context(), pathInt(r, "id"))
 	p := principalFrom(r)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.MergedInto != 0 || (p.ScopeOwnerID() != 0 && c.OwnerID != p.ScopeOwnerID()))) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.MergedInto != 0 || !p.Scope().Allows(c.OwnerID))) {
 		s.renderError(w, r, http.StatusNotFound)
 		return nil, false
 	}
