@@ -391,8 +391,12 @@ func (s *Store) CreateKeyWith(ctx context.Context, spec KeySpec, audit *AuditEnt
 		if spec.Role == "" {
 			spec.Role = staff.Operator
 		}
-		if !spec.Role.Valid() {
-			return nil, "", &customer.FieldError{Field: "role", Reason: "want admin, operator, sales or content"}
+		if !spec.Role.Valid() { // a custom role's key (team: roles.go)
+			if _, err := s.RoleByKey(ctx, spec.Role); errors.Is(err, ErrNotFound) {
+				return nil, "", &customer.FieldError{Field: "role", Reason: "want admin, operator, sales, content or the key of a custom role"}
+			} else if err != nil {
+				return nil, "", err
+			}
 		}
 		if spec.Scope == "" {
 			spec.Scope = staff.DefaultScope(spec.Role)
@@ -420,6 +424,11 @@ func (s *Store) CreateKeyWith(ctx context.Context, spec KeySpec, audit *AuditEnt
 		expires = ms(spec.ExpiresAt)
 	}
 	err := s.InTx(ctx, func(tx *Tx) error {
+		if spec.Kind == staff.APIKey {
+			if err := tx.checkRoleKey(spec.Role, "role"); err != nil { // built-in or custom
+				return err
+			}
+		}
 		if err := tx.row(`INSERT INTO api_keys (kind, name, role, scope, prefix, hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			string(k.Kind), k.Name, string(k.Role), string(k.Scope), k.Prefix, staff.HashSecret(secret), nullID(k.CreatedBy), ms(now), expires).Scan(&k.ID); err != nil {
 			return err
@@ -437,4 +446,27 @@ func (s *Store) CreateKeyWith(ctx context.Context, spec KeySpec, audit *AuditEnt
 		return nil, "", err
 	}
 	return k, secret, nil
+}
+
+// SetSettings writes several settings in one transaction (a value of "" removes the setting),
+// with audit, when not nil, in the same transaction: an integration's secrets change together
+// and their change is recorded or nothing is.
+func (s *Store) SetSettings(ctx context.Context, values map[string]string, audit *AuditEntry) error {
+	return s.InTx(ctx, func(tx *Tx) error {
+		for k, v := range values {
+			var err error
+			if v == "" {
+				_, err = tx.exec(`DELETE FROM settings WHERE key = ?`, k)
+			} else {
+				_, err = tx.exec(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v)
+			}
+			if err != nil {
+				return fmt.Errorf("set %s: %w", k, err)
+			}
+		}
+		if audit != nil {
+			return tx.AppendAudit(*audit)
+		}
+		return nil
+	})
 }

@@ -251,39 +251,13 @@ func keyPrefix(kind staff.KeyKind) string {
 	return "sk_"
 }
 
-// CreateKey makes a key and returns it with its secret, which is not stored and cannot be shown
-// again.
+// CreateKey makes a key of the default scope that never expires (CreateKeyWith) and returns
+// it with its secret, which is not stored and cannot be shown again.
 func (s *Store) CreateKey(ctx context.Context, kind staff.KeyKind, name string, role staff.Role, createdBy int64) (*staff.Key, string, error) {
-	switch kind {
-	case staff.WriteKey:
+	if kind == staff.WriteKey {
 		role = ""
-	case staff.APIKey:
-		if role == "" {
-			role = staff.Operator
-		}
-		if !role.Valid() {
-			if _, err := s.RoleByKey(ctx, role); err != nil {
-				if errors.Is(err, ErrNotFound) {
-					return nil, "", &customer.FieldError{Field: "role", Reason: "want admin, operator, sales, content or the key of a custom role"}
-				}
-				return nil, "", err
-			}
-		}
-	default:
-		return nil, "", &customer.FieldError{Field: "kind", Reason: "want write or api"}
 	}
-	if len(name) > 200 {
-		return nil, "", &customer.FieldError{Field: "name", Reason: "longer than 200 bytes"}
-	}
-	secret := staff.NewSecret(keyPrefix(kind))
-	k := &staff.Key{Kind: kind, Name: name, Role: role, Prefix: secret[:9], CreatedBy: createdBy, CreatedAt: s.now()}
-	var by any
-	if createdBy != 0 {
-		by = createdBy
-	}
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO api_keys (kind, name, role, prefix, hash, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		string(kind), name, string(role), k.Prefix, staff.HashSecret(secret), by, ms(k.CreatedAt)).Scan(&k.ID)
-	return k, secret, err
+	return s.CreateKeyWith(ctx, KeySpec{Kind: kind, Name: name, Role: role, CreatedBy: createdBy}, nil)
 }
 
 const keyCols = `id, kind, name, role, scope, prefix, COALESCE(created_by, 0), created_at, revoked_at, last_used_at, expires_at`

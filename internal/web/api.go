@@ -82,6 +82,8 @@ var apiRoutes = []apiRoute{
 	{"DELETE", "/api/v1/me/sessions", "signOutEverywhere", (*Server).apiSignOutEverywhere, nil, false},
 	{"DELETE", "/api/v1/staff/{id}/sessions", "revokeStaffSessions", (*Server).apiRevokeStaffSessions, admins, false},
 	{"DELETE", "/api/v1/staff/{id}/totp", "resetStaffTOTP", (*Server).apiResetStaffTOTP, admins, false},
+	{"GET", "/api/v1/settings/wecom", "getWeComSettings", (*Server).apiGetWeComSettings, admins, false},
+	{"PUT", "/api/v1/settings/wecom", "putWeComSettings", (*Server).apiPutWeComSettings, admins, false},
 
 	{"GET", "/api/v1/segments", "listSegments", (*Server).apiListSegments, readers, false},
 	{"POST", "/api/v1/segments", "createSegment", (*Server).apiCreateSegment, segmentOperators, false},

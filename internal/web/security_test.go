@@ -768,3 +768,42 @@ func TestAuditRecordsEachAction(t *testing.T) {
 		}
 	})
 }
+
+// TestWeComSecretChangeIsAuditedWithoutValues: the WeCom settings API validates each field,
+// never answers a secret, and records which fields changed — not their values.
+func TestWeComSecretChangeIsAuditedWithoutValues(t *testing.T) {
+	st := storetest.Open(t, store.SQLite)
+	e := newAPIEnv(t, st)
+	aes := strings.Repeat("Ab3", 14) + "x"
+	if r := e.call("PUT", "/api/v1/settings/wecom", e.adminKey, map[string]any{"encoding_aes_key": "short"}); r.Code != 422 || r.field(t) != "encoding_aes_key" {
+		t.Fatalf("bad AES key: %d %s", r.Code, r.Body)
+	}
+	if r := e.call("PUT", "/api/v1/settings/wecom", e.adminKey, map[string]any{"password": "x"}); r.Code != 400 || r.field(t) != "password" {
+		t.Fatalf("unknown field: %d %s", r.Code, r.Body)
+	}
+	if r := e.call("PUT", "/api/v1/settings/wecom", e.opKey, map[string]any{"secret": "s3cr3t-value"}); r.Code != 403 {
+		t.Fatalf("operator changing a secret: %d", r.Code)
+	}
+	if p, _ := st.ListAudit(context.Background(), store.AuditQuery{Action: audit.SecretChange}); len(p.Entries) != 0 {
+		t.Fatal("a refused change was audited")
+	}
+	r := e.call("PUT", "/api/v1/settings/wecom", e.adminKey, map[string]any{"corp_id": "ww0123456789abcdef", "token": "Tok3n", "encoding_aes_key": aes, "secret": "s3cr3t-value"})
+	if r.Code != 200 || strings.Contains(string(r.Body), "s3cr3t") || strings.Contains(string(r.Body), aes) || !strings.Contains(string(r.Body), `"secret_set":true`) {
+		t.Fatalf("set: %d %s", r.Code, r.Body)
+	}
+	if v, _, _ := st.Setting(context.Background(), "wecom.secret"); v != "s3cr3t-value" {
+		t.Fatalf("secret not stored: %q", v)
+	}
+	p, _ := st.ListAudit(context.Background(), store.AuditQuery{Action: audit.SecretChange})
+	if len(p.Entries) != 1 || p.Entries[0].Target != "settings:wecom" || fmt.Sprint(p.Entries[0].Detail["fields"]) != "[corp_id token encoding_aes_key secret]" {
+		t.Fatalf("audit: %+v", p.Entries)
+	}
+	raw, _ := json.Marshal(p.Entries)
+	if strings.Contains(string(raw), "s3cr3t") || strings.Contains(string(raw), aes) {
+		t.Fatal("a secret reached the audit log")
+	}
+	e.must(200, "PUT", "/api/v1/settings/wecom", e.adminKey, map[string]any{"secret": ""})
+	if v := e.must(200, "GET", "/api/v1/settings/wecom", e.adminKey, nil); v["secret_set"] != false || v["corp_id"] != "ww0123456789abcdef" {
+		t.Fatalf("after clearing: %v", v)
+	}
+}
