@@ -916,12 +916,90 @@ func (s *Store) EarnEventPoints(ctx context.Context, cfg model.PointsConfig, now
 	return written, nil
 }
 
+// MergePoints moves the points of customers merged into another (identity resolution found
+// them to be one person) to the survivor: an adjust entry on each side (rule "merge"), the
+// lots moved with their expiry, so the person keeps every point and its age. Points that
+// reach a merged-away customer later (an order stored under its old id) move on the next
+// run. It returns the customers moved.
+func (s *Store) MergePoints(ctx context.Context) (int, error) {
+	type move struct{ from, to, balance, lastEntry int64 }
+	moved := 0
+	for {
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.customer_id, c.merged_into, p.balance, (SELECT MAX(id) FROM points_ledger l WHERE l.customer_id = p.customer_id)
+			FROM customer_points p JOIN customers c ON c.id = p.customer_id WHERE c.merged_into IS NOT NULL AND p.balance <> 0 ORDER BY p.customer_id LIMIT 500`))
+		moves, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (move, error) {
+			var m move
+			return m, sc.Scan(&m.from, &m.to, &m.balance, &m.lastEntry)
+		})
+		if err != nil {
+			return moved, fmt.Errorf("merge points: %w", err)
+		}
+		if len(moves) == 0 {
+			return moved, nil
+		}
+		err = s.InTx(ctx, func(tx *Tx) error {
+			for _, m := range moves {
+				ids := []int64{min(m.from, m.to), max(m.from, m.to)}
+				if err := tx.lockPointsMany(ids); err != nil {
+					return err
+				}
+				var bal, to int64
+				if err := tx.row(`SELECT balance FROM customer_points WHERE customer_id = ?`, m.from).Scan(&bal); err != nil {
+					return err
+				}
+				if err := tx.row(`SELECT balance FROM customer_points WHERE customer_id = ?`, m.to).Scan(&to); err != nil {
+					return err
+				}
+				if bal == 0 {
+					continue // moved by a concurrent run
+				}
+				key := fmt.Sprintf("merge:%d:%d", m.from, m.lastEntry)
+				at := tx.Now()
+				for _, side := range []struct {
+					customer, delta int64
+					ref, key        string
+				}{{m.from, -bal, "customer:" + strconv.FormatInt(m.to, 10), key + ":out"}, {m.to, bal, "customer:" + strconv.FormatInt(m.from, 10), key + ":in"}} {
+					if _, err := tx.exec(`INSERT INTO points_ledger (customer_id, delta, kind, rule, reason, ref, idem_key, at) VALUES (?, ?, ?, 'merge', '客户合并', ?, ?, ?)`,
+						side.customer, side.delta, model.PointsAdjust, side.ref, side.key, ms(at)); err != nil {
+						return err
+					}
+					if _, err := tx.exec(`UPDATE customer_points SET balance = balance + ?, earned = earned + ?, updated_at = ? WHERE customer_id = ?`,
+						side.delta, side.delta, ms(at), side.customer); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.exec(`UPDATE points_lots SET customer_id = ? WHERE customer_id = ?`, m.to, m.from); err != nil {
+					return err
+				}
+				// A survivor who owed points pays the debt from the lots it received.
+				var lots int64
+				if err := tx.row(`SELECT COALESCE(SUM(remaining), 0) FROM points_lots WHERE customer_id = ?`, m.to).Scan(&lots); err != nil {
+					return err
+				}
+				if over := lots - max(to+bal, 0); over > 0 {
+					if err := tx.consumeLots(m.to, over, 0); err != nil {
+						return err
+					}
+				}
+				tx.NoteModel("points", false, m.from, m.to)
+				moved++
+			}
+			return nil
+		})
+		if err != nil {
+			return moved, fmt.Errorf("merge points: %w", err)
+		}
+	}
+}
+
 // PointsRun is what one points run did.
 type PointsRun struct {
 	OrderEntries  int   `json:"order_entries"`
 	EventEntries  int   `json:"event_entries"`
 	ExpiredPoints int64 `json:"expired_points"`
 	ExpiryEntries int64 `json:"expiry_entries"`
+	// MergedCustomers is how many merged-away customers' points moved to their survivors.
+	MergedCustomers int `json:"merged_customers"`
 }
 
 // RunPoints catches the ledger up with orders and events, then expires the lots due at now.
@@ -932,6 +1010,9 @@ func (s *Store) RunPoints(ctx context.Context, cfg model.PointsConfig, now time.
 	}
 	var r PointsRun
 	var err error
+	if r.MergedCustomers, err = s.MergePoints(ctx); err != nil {
+		return nil, err
+	}
 	if r.OrderEntries, err = s.EarnOrderPoints(ctx, cfg, now); err != nil {
 		return nil, err
 	}

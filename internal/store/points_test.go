@@ -309,3 +309,31 @@ func fieldOf(err error) string {
 	}
 	return ""
 }
+
+// Merged customers' points (and their lots, with their expiry) move to the survivor once.
+func TestPointsFollowMerges(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		clockOn(s, pointsT0)
+		addCustomers(t, s, 3, pointsT0)
+		s.AdjustPoints(ctx, 1, 30, "a", "", 0)
+		s.AdjustPoints(ctx, 2, 70, "b", "", 0)
+		s.AdjustPoints(ctx, 3, 40, "c", "", 0)
+		if _, err := s.DB().ExecContext(ctx, `UPDATE customers SET merged_into = 1 WHERE id = 2`); err != nil {
+			t.Fatal(err)
+		}
+		cfg := model.DefaultPointsConfig()
+		run, err := s.RunPoints(ctx, cfg, s.Now())
+		if err != nil || run.MergedCustomers != 1 {
+			t.Fatalf("run %+v, %v; want one customer merged", run, err)
+		}
+		checkPoints(t, s, 1, 100)
+		checkPoints(t, s, 2, 0)
+		if run, err = s.RunPoints(ctx, cfg, s.Now()); err != nil || run.MergedCustomers != 0 {
+			t.Fatalf("second run %+v, %v", run, err)
+		}
+		if _, _, err := s.SpendPoints(ctx, 1, 100, "", "", 0); err != nil {
+			t.Fatalf("spending the merged points: %v", err)
+		}
+		checkPoints(t, s, 1, 0)
+	})
+}
