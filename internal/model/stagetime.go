@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -180,3 +181,108 @@ func summarize(ms []int64) DurationStats {
 }
 
 func round2(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
+
+// StageFlow counts customers (or moves) from one stage to another. "" is no stage.
+type StageFlow struct {
+	From  Stage `json:"from"`
+	To    Stage `json:"to"`
+	Count int64 `json:"count"`
+}
+
+// FlowAccumulator reads a model's whole history, customer by customer (each customer's events
+// together, oldest first), and counts both the transition matrix of a period — each
+// customer's stage just before From against their stage just before To — and the moves
+// that happened in [From, To): an exit and an entry at one instant are one move, an entry
+// alone a first placement ("" → stage), an exit alone a departure (stage → "").
+type FlowAccumulator struct {
+	from, to         time.Time
+	customer         int64
+	stage            Stage // the customer's stage after the events read so far
+	atFrom, atTo     Stage
+	seenFrom, seenTo bool
+	pending          *StageEvent // an exit waiting for the entry at the same instant
+	matrix, moves    map[[2]Stage]int64
+}
+
+// NewFlowAccumulator counts flows over [from, to).
+func NewFlowAccumulator(from, to time.Time) *FlowAccumulator {
+	return &FlowAccumulator{from: from, to: to, customer: -1, matrix: map[[2]Stage]int64{}, moves: map[[2]Stage]int64{}}
+}
+
+// Add takes the next event of the history.
+func (a *FlowAccumulator) Add(customerID int64, e StageEvent) {
+	if customerID != a.customer {
+		a.flush()
+		a.customer = customerID
+	}
+	if !a.seenFrom && !e.At.Before(a.from) {
+		a.atFrom, a.seenFrom = a.stage, true
+	}
+	if !a.seenTo && !e.At.Before(a.to) {
+		a.atTo, a.seenTo = a.stage, true
+	}
+	switch e.Kind {
+	case Entered:
+		if a.pending != nil && a.pending.At.Equal(e.At) {
+			a.move(a.pending.Stage, e.Stage, e.At)
+		} else {
+			a.settle()
+			a.move("", e.Stage, e.At)
+		}
+		a.pending = nil
+		a.stage = e.Stage
+	case Exited:
+		a.settle()
+		a.pending = &e
+		a.stage = ""
+	}
+}
+
+func (a *FlowAccumulator) move(from, to Stage, at time.Time) {
+	if !at.Before(a.from) && at.Before(a.to) {
+		a.moves[[2]Stage{from, to}]++
+	}
+}
+
+// settle counts a pending exit that no entry followed as a departure.
+func (a *FlowAccumulator) settle() {
+	if a.pending != nil {
+		a.move(a.pending.Stage, "", a.pending.At)
+		a.pending = nil
+	}
+}
+
+func (a *FlowAccumulator) flush() {
+	if a.customer < 0 {
+		return
+	}
+	a.settle()
+	if !a.seenFrom {
+		a.atFrom = a.stage
+	}
+	if !a.seenTo {
+		a.atTo = a.stage
+	}
+	if a.atFrom != "" || a.atTo != "" {
+		a.matrix[[2]Stage{a.atFrom, a.atTo}]++
+	}
+	a.stage, a.atFrom, a.atTo, a.seenFrom, a.seenTo = "", "", "", false, false
+}
+
+// Result returns the matrix and the moves, each largest first (then by stage names).
+func (a *FlowAccumulator) Result() (matrix, moves []StageFlow) {
+	a.flush()
+	a.customer = -1
+	return sortedFlows(a.matrix), sortedFlows(a.moves)
+}
+
+func sortedFlows(m map[[2]Stage]int64) []StageFlow {
+	out := make([]StageFlow, 0, len(m))
+	for k, n := range m {
+		out = append(out, StageFlow{From: k[0], To: k[1], Count: n})
+	}
+	slices.SortFunc(out, func(x, y StageFlow) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.From, y.From), cmp.Compare(x.To, y.To))
+	})
+	return out
+}

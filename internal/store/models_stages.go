@@ -1,12 +1,9 @@
 package store
 
 import (
-	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/siyu-scrm/siyu/internal/model"
@@ -192,95 +189,59 @@ func (s *Store) ModelStageNames(ctx context.Context, mdl string) ([]model.Stage,
 	})
 }
 
-// StageFlow counts the customers in stage From at the start of a period and in stage To at
-// its end. From "" means no stage yet (not computed, or created since); To "" means no
-// stage any more (merged away).
-type StageFlow struct {
-	From  model.Stage `json:"from"`
-	To    model.Stage `json:"to"`
-	Count int64       `json:"count"`
-}
+// StageFlow counts customers (or moves) from one stage to another; "" is no stage.
+type StageFlow = model.StageFlow
 
-// stageAt is a query of each customer's stage of a model just before an instant: their last
-// entry or exit before it, when that was an entry. It takes (model, instant) as arguments.
-const stageAt = `SELECT customer_id, stage FROM (
-	SELECT customer_id, kind, stage, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY at DESC, id DESC) AS rn
-	FROM model_events WHERE model = ? AND at < ?) h
-	WHERE rn = 1 AND kind = 'entered'`
-
-// StageFlows compares every customer's stage of mdl at from with their stage at to (both
-// read from the history), including those who stayed: the transition matrix of the period.
-// ownerID > 0 counts only that staff member's customers.
-func (s *Store) StageFlows(ctx context.Context, mdl string, from, to time.Time, ownerID int64) ([]StageFlow, error) {
-	where, args := ownedClause("COALESCE(a.customer_id, b.customer_id)", ownerID, []any{mdl, ms(from), mdl, ms(to)})
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.stage, b.stage, COUNT(*) FROM (`+stageAt+`) a
-		FULL OUTER JOIN (`+stageAt+`) b ON b.customer_id = a.customer_id
-		WHERE 1 = 1`+where+` GROUP BY a.stage, b.stage`), args...)
-	return scanFlows(rows, err)
-}
-
-// StageMoves counts the moves of mdl that happened in [from, to): each change of a
-// customer's stage once (a customer who moved twice counts twice). From "" is a first
-// placement, To "" a customer who left the model (merged away). ownerID > 0 counts only
-// that staff member's customers.
-func (s *Store) StageMoves(ctx context.Context, mdl string, from, to time.Time, ownerID int64) ([]StageFlow, error) {
-	w1, args := ownedClause("n.customer_id", ownerID, []any{mdl, ms(from), ms(to)})
-	args = append(args, mdl, ms(from), ms(to))
-	w2, args := ownedClause("x.customer_id", ownerID, args)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT x.stage, n.stage, COUNT(*) FROM model_events n
-		LEFT JOIN model_events x ON x.customer_id = n.customer_id AND x.at = n.at AND x.model = n.model AND x.kind = 'exited'
-		WHERE n.model = ? AND n.kind = 'entered' AND n.at >= ? AND n.at < ?`+w1+`
-		GROUP BY x.stage, n.stage
-		UNION ALL
-		SELECT x.stage, NULL, COUNT(*) FROM model_events x
-		WHERE x.model = ? AND x.kind = 'exited' AND x.at >= ? AND x.at < ?`+w2+`
-		AND NOT EXISTS (SELECT 1 FROM model_events n WHERE n.customer_id = x.customer_id AND n.at = x.at AND n.model = x.model AND n.kind = 'entered')
-		GROUP BY x.stage`), args...)
-	return scanFlows(rows, err)
-}
-
-func scanFlows(rows *sql.Rows, err error) ([]StageFlow, error) {
-	out, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (StageFlow, error) {
-		var f StageFlow
-		var a, b sql.NullString
-		err := sc.Scan(&a, &b, &f.Count)
-		f.From, f.To = model.Stage(a.String), model.Stage(b.String)
-		return f, err
-	})
-	if err != nil {
-		return nil, err
+// StageFlows reads the whole history of mdl once, customer by customer, and returns the
+// transition matrix of [from, to) — every customer's stage just before from against their
+// stage just before to, stays included — and the moves that happened in it, each change
+// once (a customer who moved twice counts twice). "" as From is no stage yet (not computed,
+// or created since) or a first placement; "" as To a customer who left the model (merged
+// away). ownerID > 0 reads only that staff member's customers.
+func (s *Store) StageFlows(ctx context.Context, mdl string, from, to time.Time, ownerID int64) (matrix, moves []StageFlow, err error) {
+	acc := model.NewFlowAccumulator(from, to)
+	if err := s.scanStageHistory(ctx, mdl, ownerID, to, acc.Add); err != nil {
+		return nil, nil, err
 	}
-	slices.SortFunc(out, func(x, y StageFlow) int {
-		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.From, y.From), cmp.Compare(x.To, y.To))
-	})
-	return out, nil
+	matrix, moves = acc.Result()
+	return matrix, moves, nil
 }
 
 // StageDurations reads the whole history of mdl, customer by customer, and returns per stage
 // (order first, then any other by name) the days of the stays that ended and of those still
 // going on at now. ownerID > 0 reads only that staff member's customers.
 func (s *Store) StageDurations(ctx context.Context, mdl string, order []model.Stage, ownerID int64, now time.Time) ([]model.StageDurations, error) {
-	where, args := ownedClause("customer_id", ownerID, []any{mdl})
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT customer_id, kind, stage, at FROM model_events WHERE model = ?`+where+` ORDER BY customer_id, at, id`), args...)
-	if err != nil {
+	acc := model.NewDurationAccumulator(now)
+	if err := s.scanStageHistory(ctx, mdl, ownerID, time.Time{}, acc.Add); err != nil {
 		return nil, err
 	}
+	return acc.Result(order), nil
+}
+
+// scanStageHistory calls fn with every entry and exit of mdl (before until, when set), each
+// customer's together and oldest first, in one streamed query.
+func (s *Store) scanStageHistory(ctx context.Context, mdl string, ownerID int64, until time.Time, fn func(int64, model.StageEvent)) error {
+	q, args := `SELECT customer_id, kind, stage, at FROM model_events WHERE model = ?`, []any{mdl}
+	if !until.IsZero() {
+		q, args = q+` AND at < ?`, append(args, ms(until))
+	}
+	where, args := ownedClause("customer_id", ownerID, args)
+	rows, err := s.db.QueryContext(ctx, s.q(q+where+` ORDER BY customer_id, at, id`), args...)
+	if err != nil {
+		return err
+	}
 	defer rows.Close()
-	acc := model.NewDurationAccumulator(now)
 	for rows.Next() {
 		var (
 			id, at    int64
 			kind, stg string
 		)
 		if err := rows.Scan(&id, &kind, &stg, &at); err != nil {
-			return nil, err
+			return err
 		}
-		acc.Add(id, model.StageEvent{Kind: kind, Stage: model.Stage(stg), At: fromMS(at)})
+		fn(id, model.StageEvent{Kind: kind, Stage: model.Stage(stg), At: fromMS(at)})
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return acc.Result(order), nil
+	return rows.Err()
 }
 
 // CustomerStageHistory returns a customer's whole history of mdl, oldest first.

@@ -328,31 +328,35 @@ func TestStageFlowsAndDurations(t *testing.T) {
 		apply(t0.Add(9*day), map[int64]model.Stage{1: "C", 2: "B", 4: "A"})         // 10-10: 3 merged away
 		day2 := func(s string) time.Time { d, _ := segment.ParseDay(s); return d.Start(segment.Shanghai) }
 
-		// Stage at the start of 10-02 against the end of 10-07.
-		flows, err := s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), 0)
+		// Stage at the start of 10-02 against the end of 10-07, and the moves in between: 1
+		// A→B and B→C, 2 A→B, 4 placed in A.
+		flows, moves, err := s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := fmt.Sprint(flows); got != "[{ A 1} {A B 1} {A C 1} {B B 1}]" {
 			t.Fatalf("flows %s", got)
 		}
-		// Moves in the same period: 1 A→B and B→C, 2 A→B, 4 placed in A.
-		moves, err := s.StageMoves(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if got := fmt.Sprint(moves); got != "[{A B 2} { A 1} {B C 1}]" {
 			t.Fatalf("moves %s", got)
 		}
-		// Over everything: the exit of customer 3 is a move to "".
-		moves, _ = s.StageMoves(ctx, "m", day2("2026-09-01"), day2("2026-11-01"), 0)
+		// Over everything: the exit of customer 3 is a move to "" and it is in no stage at the end.
+		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-09-01"), day2("2026-11-01"), 0)
 		if got := fmt.Sprint(moves); got != "[{ A 3} {A B 2} { B 1} {B  1} {B C 1}]" {
 			t.Fatalf("all moves %s", got)
 		}
+		if got := fmt.Sprint(flows); got != "[{ A 1} { B 1} { C 1}]" {
+			t.Fatalf("all flows %s", got)
+		}
 		// The owner scope: customers 1 and 2 only.
-		flows, _ = s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), sales.ID)
-		if got := fmt.Sprint(flows); got != "[{A B 1} {A C 1}]" {
-			t.Fatalf("owner's flows %s", got)
+		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), sales.ID)
+		if got := fmt.Sprint(flows) + fmt.Sprint(moves); got != "[{A B 1} {A C 1}][{A B 2} {B C 1}]" {
+			t.Fatalf("owner's flows and moves %s", got)
+		}
+		// A period that ends at an instant with moves: moves at the end are after it.
+		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-10-01"), t0.Add(2*day), 0)
+		if got := fmt.Sprint(flows) + fmt.Sprint(moves); got != "[{ A 2} { B 1}][{ A 2} { B 1}]" {
+			t.Fatalf("flows up to the second run %s", got)
 		}
 
 		// Time in stage at 10-11 03:00.

@@ -429,12 +429,7 @@ func (s *Server) apiStageFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	start, end := from.Start(segment.Shanghai), (to + 1).Start(segment.Shanghai)
 	owner := principalFrom(r).ScopeOwnerID()
-	matrix, err := s.Store.StageFlows(r.Context(), mdl, start, end, owner)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	moves, err := s.Store.StageMoves(r.Context(), mdl, start, end, owner)
+	matrix, moves, err := s.Store.StageFlows(r.Context(), mdl, start, end, owner)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
