@@ -255,34 +255,38 @@ func (e *Engine) loadModels(ctx context.Context, st *state) error {
 }
 
 // refreshModels re-reads the model values of some customers (under the write lock): writers
-// that only note customers (a merge, points spent) keep model columns current too.
+// that only note customers (a merge, an import) keep model columns current too. Three reads:
+// the newest run's rows, the balances and every stage model's stages of these customers.
 func (e *Engine) refreshModels(ctx context.Context, st *state, ids []int64) error {
-	if _, ok := e.src.(ModelSource); !ok {
+	src, ok := e.src.(ModelSource)
+	if !ok || len(ids) == 0 {
 		return nil
 	}
-	names := append([]string{segment.ModelRFM, segment.ModelPoints}, segment.StageModels...)
-	for name := range st.models.stages {
-		if !contains(names, name) {
-			names = append(names, name)
-		}
-	}
-	for _, name := range names {
+	for _, name := range []string{segment.ModelRFM, segment.ModelPoints} {
 		u, err := e.readModel(ctx, store.ModelChange{Model: name, Customers: ids}, 0)
 		if err != nil {
 			return err
 		}
 		u.apply(st)
 	}
-	return nil
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
+	rows := map[string][]stageRow{}
+	err := src.ScanStages(ctx, "", ids, func(mdl string, id int64, stage string, at time.Time) {
+		rows[mdl] = append(rows[mdl], stageRow{id, stage, segment.DayOf(at, e.loc)})
+	})
+	if err != nil {
+		return fmt.Errorf("audience: read stages: %w", err)
 	}
-	return false
+	names := map[string]bool{}
+	for name := range st.models.stages {
+		names[name] = true
+	}
+	for name := range rows {
+		names[name] = true
+	}
+	for name := range names {
+		(&modelUpdate{model: name, customers: ids, stageRows: rows[name]}).apply(st)
+	}
+	return nil
 }
 
 // applyModels brings model columns up to date with model changes: it reads the store first
