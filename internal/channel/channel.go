@@ -84,6 +84,7 @@ type WeCom interface {
 	UpdateContactWay(ctx context.Context, configID, state string, users []string, skipVerify bool, remark string) error
 	DelContactWay(ctx context.Context, configID string) error
 	SendWelcomeMsg(ctx context.Context, welcomeCode, text string, atts []store.Attachment) error
+	UploadImage(ctx context.Context, filename string, data []byte) (mediaID string, err error)
 }
 
 // Service runs channel codes over the store, and WeCom when one is given.
@@ -575,6 +576,21 @@ func (s *Service) welcome(ctx context.Context, c *Code, add *store.ChannelAdd, w
 	if err != nil {
 		return err
 	}
+	// Images and mini-program covers go to WeCom as uploaded media. (WeCom keeps a media_id
+	// three days; uploading per welcome keeps this simple at the cost of an upload per add.)
+	for i := range atts {
+		a := &atts[i]
+		if a.ImageID == 0 || (a.Kind != store.ContentImage && a.Kind != store.ContentMiniProgram) {
+			continue
+		}
+		b, err := s.st.ContentBlob(ctx, a.ImageID)
+		if err != nil {
+			return fmt.Errorf("image %d: %w", a.ImageID, err)
+		}
+		if a.MediaID, err = api.UploadImage(ctx, fmt.Sprintf("content-%d%s", a.ContentID, imageExt(b.MIME)), b.Data); err != nil {
+			return err
+		}
+	}
 	return api.SendWelcomeMsg(ctx, welcomeCode, text, atts)
 }
 
@@ -659,4 +675,17 @@ func (s *Service) Stats(ctx context.Context, id int64, days int) (*Stats, error)
 		st.GMVMinor += d.GMVMinor
 	}
 	return st, nil
+}
+
+// imageExt is the file extension WeCom's upload wants for an image type.
+func imageExt(mime string) string {
+	switch mime {
+	case "image/png":
+		return ".png"
+	case "image/gif":
+		return ".gif"
+	case "image/webp":
+		return ".webp"
+	}
+	return ".jpg"
 }

@@ -329,3 +329,51 @@ func TestPersonaModeAndValidation(t *testing.T) {
 		}
 	})
 }
+
+func TestWelcomeAttachments(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		e := newEnv(t, s)
+		lib := content.NewService(s)
+		img := &store.ContentBlob{SHA256: "x", MIME: "image/png", Data: []byte("\x89PNG\r\n\x1a\nfake")}
+		if err := s.SaveContentBlob(ctx, img); err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, it := range []*content.Item{
+			{Kind: store.ContentImage, Title: "海报", Body: store.ContentBody{ImageID: img.ID}},
+			{Kind: store.ContentLink, Title: "新人礼", Body: store.ContentBody{URL: "https://shop.example.cn/gift"}},
+			{Kind: store.ContentMiniProgram, Title: "商城", Body: store.ContentBody{AppID: "wx0123456789abcdef", Page: "pages/index/index", ImageID: img.ID}},
+		} {
+			c, err := lib.Create(ctx, it, e.staff["zhangsan"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range []string{"submit", "approve", "publish"} {
+				if _, err := lib.Move(ctx, c.ID, a, e.staff["lisi"], ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids = append(ids, c.ID)
+		}
+		c, err := e.svc.Save(ctx, 0, &channel.Input{Name: "直播间", State: "live-1", Spec: channel.Spec{
+			Receivers: []channel.Receiver{{StaffID: e.staff["zhangsan"]}}, Welcome: channel.Welcome{Text: "欢迎", ContentIDs: ids}}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.add("zhangsan", "wmW", c.State, "WELCOME-W")
+		ws := e.api.Welcomes()
+		if len(ws) != 1 || len(ws[0].Attachments) != 3 {
+			t.Fatalf("welcome %+v", ws)
+		}
+		a := ws[0].Attachments
+		if a[0].MsgType != "image" || string(e.api.Media(a[0].Image.MediaID)) != string(img.Data) ||
+			a[1].MsgType != "link" || a[1].Link.URL != "https://shop.example.cn/gift" ||
+			a[2].MsgType != "miniprogram" || a[2].MiniProgram.AppID != "wx0123456789abcdef" || e.api.Media(a[2].MiniProgram.PicMediaID) == nil {
+			t.Fatalf("attachments %+v", a)
+		}
+		adds, _ := s.ChannelAdds(ctx, c.ID, 1)
+		if adds[0].Welcome != "sent" {
+			t.Fatalf("welcome outcome %q", adds[0].Welcome)
+		}
+	})
+}

@@ -198,8 +198,17 @@ func (s *Service) validate(ctx context.Context, tx *store.Tx, it *Item, self int
 		if b.Page == "" || len(b.Page) > 500 || strings.ContainsAny(b.Page, " \n\t") {
 			return fieldErr("body.page", "want the page path, e.g. pages/index/index.html?id=1")
 		}
-		if b.Cover == "" {
-			return fieldErr("body.cover", "required for a mini-program card")
+		if b.Cover == "" && b.ImageID == 0 {
+			return fieldErr("body.image_id", "a cover is required: upload it (image_id; WeCom sends cards with an uploaded cover) or give its URL (cover)")
+		}
+		if b.ImageID != 0 {
+			ok, err := tx.ContentBlobExists(b.ImageID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fieldErr("body.image_id", "no image %d", b.ImageID)
+			}
 		}
 	case "":
 		return fieldErr("kind", "required: one of %s", strings.Join(Kinds, ", "))

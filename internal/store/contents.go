@@ -662,6 +662,8 @@ type Attachment struct {
 	AppID       string `json:"appid,omitempty"`
 	Page        string `json:"page,omitempty"`
 	ImageID     int64  `json:"image_id,omitempty"`
+	// MediaID is the WeCom media_id of the image once uploaded for a send (not stored).
+	MediaID string `json:"-"`
 }
 
 // AttachmentOf is the attachment a content version makes.

@@ -3,6 +3,7 @@ package wecomtest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/siyu-scrm/siyu/internal/wecom"
@@ -12,6 +13,7 @@ import (
 type contactWayState struct {
 	ways     map[string]*wecom.ContactWay // by config_id
 	welcomes []wecom.WelcomeMsg
+	media    map[string][]byte
 	n        int
 }
 
@@ -21,6 +23,41 @@ func (s *Server) routesContactWay(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/externalcontact/update_contact_way", s.auth(s.updateContactWay))
 	mux.HandleFunc("POST /cgi-bin/externalcontact/del_contact_way", s.auth(s.delContactWay))
 	mux.HandleFunc("POST /cgi-bin/externalcontact/send_welcome_msg", s.auth(s.sendWelcome))
+	mux.HandleFunc("POST /cgi-bin/media/upload", s.auth(s.uploadMedia))
+}
+
+// Media returns the bytes of an uploaded medium, nil when there is none.
+func (s *Server) Media(mediaID string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.contactWays.media[mediaID]
+}
+
+func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("type") != "image" {
+		fail(w, 40004, "invalid media type")
+		return
+	}
+	f, _, err := r.FormFile("media")
+	if err != nil {
+		fail(w, 41005, "media data missing")
+		return
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(io.LimitReader(f, 2<<20+1))
+	if len(data) > 2<<20 {
+		fail(w, 40006, "invalid file size")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.contactWays.n++
+	id := fmt.Sprintf("media%04d", s.contactWays.n)
+	if s.contactWays.media == nil {
+		s.contactWays.media = map[string][]byte{}
+	}
+	s.contactWays.media[id] = data
+	answer(w, map[string]any{"errcode": 0, "errmsg": "ok", "type": "image", "media_id": id, "created_at": "1380000000"})
 }
 
 // ContactWay returns a copy of a contact way, nil when there is none.
@@ -124,6 +161,16 @@ func (s *Server) sendWelcome(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, a := range in.Attachments {
+		switch {
+		case a.MsgType == "image" && a.Image != nil && s.contactWays.media[a.Image.MediaID] != nil:
+		case a.MsgType == "miniprogram" && a.MiniProgram != nil && s.contactWays.media[a.MiniProgram.PicMediaID] != nil && a.MiniProgram.AppID != "":
+		case a.MsgType == "link" && a.Link != nil && a.Link.URL != "":
+		default:
+			fail(w, 41053, "invalid attachment")
+			return
+		}
+	}
 	for _, m := range s.contactWays.welcomes {
 		if m.WelcomeCode == in.WelcomeCode {
 			fail(w, 41051, "welcome_code already used")
