@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -348,6 +349,9 @@ type SubmitResult struct {
 	Created    bool    // a new customer was made from the phone
 	TagIDs     []int64 // the tags added (already held ones included)
 	Skipped    []string
+	// Kept names the profile fields a phone respondent's answers left alone because the
+	// customer already had a value (see keepKnown).
+	Kept []string
 }
 
 // SubmitSurvey stores a response in one transaction (see the comment at the top of the file).
@@ -403,11 +407,18 @@ func (s *Store) SubmitSurvey(ctx context.Context, sub Submission) (*SubmitResult
 		}
 		eff := sv.Effects(sub.Answers, func(k string) (customer.AttrType, bool) { d, ok := attrs[k]; return d.Type, ok })
 		res.Skipped = eff.Skipped
-		if res.Created {
+		switch {
+		case res.Created:
 			src := "问卷"
 			eff.Patch.Source = &src
 			if eff.Patch.Phone == nil {
 				eff.Patch.Phone = &sub.Phone
+			}
+		case via == "phone":
+			// Nobody proved owning the phone: fill in what the profile lacks, never overwrite
+			// what is known (a signed link, which proves who answers, does overwrite).
+			if res.Kept, err = tx.keepKnown(res.CustomerID, &eff.Patch); err != nil {
+				return err
 			}
 		}
 		if err := tx.CheckPatch(&eff.Patch); err != nil {
@@ -468,6 +479,37 @@ func (s *Store) SubmitSurvey(ctx context.Context, sub Submission) (*SubmitResult
 		return nil, err
 	}
 	return res, nil
+}
+
+// keepKnown drops from a patch the fields the customer already has a value for, and returns
+// their names: answers from a respondent who only typed a phone number fill blanks, they do not
+// overwrite a profile someone else may own.
+func (tx *Tx) keepKnown(id int64, p *customer.Patch) ([]string, error) {
+	c, err := scanCustomer(tx.row(`SELECT `+customerCols+` FROM customers WHERE id = ?`, id))
+	if err != nil {
+		return nil, err
+	}
+	var kept []string
+	for _, f := range []struct {
+		name string
+		p    **string
+		cur  string
+	}{{"gender", &p.Gender, c.Gender}, {"birthday", &p.Birthday, c.Birthday}, {"region", &p.Region, c.Region}, {"phone", &p.Phone, c.Phone}} {
+		if *f.p != nil && f.cur != "" && **f.p != f.cur {
+			*f.p = nil
+			kept = append(kept, f.name)
+		}
+	}
+	for k := range p.Attrs {
+		if v, ok := c.Attrs[k]; ok && v != nil {
+			if fmt.Sprint(v) != fmt.Sprint(p.Attrs[k]) {
+				kept = append(kept, "attrs."+k)
+			}
+			delete(p.Attrs, k)
+		}
+	}
+	sort.Strings(kept)
+	return kept, nil
 }
 
 // surveyTags keeps the tags that still exist, and at most one per single-choice group (the

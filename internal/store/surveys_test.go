@@ -282,6 +282,29 @@ func TestSurveySubmitByPhone(t *testing.T) {
 		if _, err := s.SubmitSurvey(ctx, store.Submission{SurveyID: fx.sv.ID, Phone: "13800138000", Answers: a}); !errors.Is(err, store.ErrAlreadyAnswered) {
 			t.Fatalf("same phone again: %v", err)
 		}
+		// Someone typing a known customer's phone fills the blanks of the profile but does not
+		// overwrite it; tags are added.
+		var known int64
+		if err := s.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			known, err = tx.CreateCustomer([]customer.Identity{{Kind: customer.PhoneID, Value: "13900000000"}}, time.Time{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		g, bday, skin := "male", "1980-01-01", "油性"
+		if err := s.UpdateCustomer(ctx, known, &customer.Patch{Gender: &g, Attrs: map[string]any{"skin_type": skin}}); err != nil {
+			t.Fatal(err)
+		}
+		res, err = s.SubmitSurvey(ctx, store.Submission{SurveyID: fx.sv.ID, Phone: "13900000000",
+			Answers: fx.answers(t, url.Values{"q.gender": {"f"}, "q.bday": {bday}, "q.skin": {"dry"}, "q.join": {"y"}})})
+		if err != nil || res.Created || !slices.Equal(res.Kept, []string{"attrs.skin_type", "gender"}) {
+			t.Fatalf("%+v %v", res, err)
+		}
+		c, _ = s.Customer(ctx, res.CustomerID)
+		if res.CustomerID != known || c.Gender != "male" || c.Birthday != bday || c.Attrs["skin_type"] != skin || !slices.Contains(tagIDsOf(t, s, known), fx.vip) {
+			t.Fatalf("known customer after a phone answer: %+v", c)
+		}
 	})
 }
 

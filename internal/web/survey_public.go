@@ -323,7 +323,7 @@ func (s *Server) surveySubmit(w http.ResponseWriter, r *http.Request) {
 	if len(res.Skipped) > 0 {
 		s.Log.Warn("survey answers not written to attributes whose type changed", "survey", sv.ID, "skipped", res.Skipped)
 	}
-	s.Log.Info("survey answered", "survey", sv.ID, "customer", res.CustomerID, "response", res.ResponseID, "new_customer", res.Created)
+	s.Log.Info("survey answered", "survey", sv.ID, "customer", res.CustomerID, "response", res.ResponseID, "new_customer", res.Created, "kept", res.Kept)
 	http.Redirect(w, r, "/s/"+url.PathEscape(sv.Token)+"/done", http.StatusSeeOther)
 }
 
