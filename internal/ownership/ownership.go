@@ -216,7 +216,7 @@ func (s *Service) AssignBulk(ctx context.Context, b Bulk) (*BulkResult, error) {
 			items[i] = store.TransferItem{Kind: store.ItemCustomer, ItemID: id, CustomerID: id, FromStaff: owners[id], ToStaff: to[i]}
 		}
 		spec, _ := json.Marshal(map[string]any{"owner_id": b.To, "rule": b.Rule, "customers": len(live)})
-		id, err := s.st.CreateTransfer(ctx, &store.Transfer{Kind: store.TransferAssign, Spec: spec, Note: b.Note, CreatedBy: b.By}, items, &store.Job{Kind: JobTransfer, RunAt: s.st.Now()}, transferJobKey)
+		id, err := s.st.CreateTransfer(ctx, &store.Transfer{Kind: store.TransferAssign, Spec: spec, Note: b.Note, CreatedBy: b.By}, items, &store.Job{Kind: JobTransfer, RunAt: s.st.Now(), MaxAttempts: transferAttempts}, transferJobKey)
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,12 @@ const (
 
 func transferJobKey(id int64) string { return "transfer:" + strconv.FormatInt(id, 10) }
 
+// transferAttempts is how often a transfer's job may be interrupted (a restart, a lost lease,
+// WeCom down) before it gives up: every run keeps what earlier runs moved, so a transfer
+// should finish however often it is interrupted; with the scheduler's backoff (up to an hour)
+// this is weeks.
+const transferAttempts = 1000
+
 // Register registers the service's job handlers on a scheduler and makes new transfers wake it.
 func (s *Service) Register(sch *scheduler.Scheduler) {
 	sch.Handle(JobTransfer, s.runTransfer)
@@ -229,7 +235,7 @@ func (s *Service) CreateTransfer(ctx context.Context, r TransferRequest) (int64,
 	}
 	spec, _ := json.Marshal(transferSpec{Successors: r.Successors, Message: r.Message, FromUserID: fromUID})
 	id, err := s.st.CreateTransfer(ctx, &store.Transfer{Kind: r.Kind, FromStaff: r.From, Spec: spec, ViaWeCom: via, Note: r.Note, CreatedBy: r.By},
-		items, &store.Job{Kind: JobTransfer, RunAt: s.st.Now(), MaxAttempts: 20}, transferJobKey)
+		items, &store.Job{Kind: JobTransfer, RunAt: s.st.Now(), MaxAttempts: transferAttempts}, transferJobKey)
 	if err != nil {
 		return 0, err
 	}
@@ -614,7 +620,7 @@ func (s *Service) finishOrWait(ctx context.Context, t *store.Transfer) error {
 		return err
 	}
 	next := s.st.Now().Add(s.PollEvery).Truncate(time.Second)
-	_, err = s.st.EnqueueJob(ctx, &store.Job{Kind: JobTransferPoll, Key: fmt.Sprintf("transfer:%d:poll:%d", t.ID, next.Unix()), RunAt: next,
+	_, err = s.st.EnqueueJob(ctx, &store.Job{Kind: JobTransferPoll, Key: fmt.Sprintf("transfer:%d:poll:%d", t.ID, next.Unix()), RunAt: next, MaxAttempts: transferAttempts,
 		Payload: json.RawMessage(`{"transfer_id":` + strconv.FormatInt(t.ID, 10) + `}`)})
 	return err
 }

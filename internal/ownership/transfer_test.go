@@ -446,3 +446,55 @@ func TestResignedGroupsThroughWeCom(t *testing.T) {
 		}
 	})
 }
+
+// TestTransferCancelledAtRandomMoments cancels the runner at random moments — between
+// batches, inside a batch's transaction, while the job is settled — round after round, each
+// round a new scheduler taking the job over once the lease has expired: every customer, task
+// and group chat still moves exactly once.
+func TestTransferCancelledAtRandomMoments(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		w := newWorld(t, st)
+		w.svc.Batch = 5
+		leaver := w.staff["leaver"]
+		uidOf := map[string]int64{}
+		for _, login := range []string{"leaver", "succ1", "succ2", "succ3"} {
+			if err := st.SetWeComUserID(bg, w.staff[login], "wx-"+login); err != nil {
+				t.Fatal(err)
+			}
+			uidOf["wx-"+login] = w.staff[login]
+		}
+		customers := w.customers(t, 80, leaver, "")
+		tasks := w.tasks(t, leaver, customers[:30])
+		chats := w.groups(t, "wx-leaver", 7)
+		id, err := w.svc.CreateTransfer(bg, TransferRequest{Kind: store.TransferResigned, From: leaver,
+			Successors: []Target{{StaffID: w.staff["succ1"]}, {StaffID: w.staff["succ2"]}, {StaffID: w.staff["succ3"], Cap: 20}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := uint64(time.Now().UnixNano())
+		t.Logf("seed %d", seed)
+		rng := rand.New(rand.NewPCG(seed, 11))
+		window := 150 // ms: about the time the whole transfer takes on each engine here
+		if st.Engine() == store.SQLite {
+			window = 20
+		}
+		rounds := 0
+		for ; w.transfer(t, id).State != store.TransferDone; rounds++ {
+			if rounds == 500 {
+				t.Fatalf("not done after %d rounds: %v", rounds, w.transfer(t, id).Counts)
+			}
+			ctx, cancel := context.WithCancel(bg)
+			timer := time.AfterFunc(time.Duration(rng.IntN(window))*time.Millisecond, cancel)
+			w.scheduler(fmt.Sprint("round-", rounds)).RunDue(ctx, w.now)
+			timer.Stop()
+			cancel()
+			w.now = w.now.Add(6 * time.Minute) // past the lease of a runner that was cancelled
+		}
+		t.Logf("done after %d rounds", rounds)
+		succ := map[int64]bool{w.staff["succ1"]: true, w.staff["succ2"]: true, w.staff["succ3"]: true}
+		checkMovedOnce(t, w, id, customers, tasks, 30, chats, succ, uidOf)
+		if n := queryInt(t, st, `SELECT COUNT(*) FROM customers WHERE owner_id = ?`, w.staff["succ3"]); n > 20 {
+			t.Fatalf("succ3 owns %d customers, over the cap of 20", n)
+		}
+	})
+}
