@@ -8,6 +8,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/model"
 	"github.com/siyu-scrm/siyu/internal/segment"
+	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
 // The stage models (journey, AIPL) keep their configurations in settings and their stages in
@@ -197,10 +198,10 @@ type StageFlow = model.StageFlow
 // stage just before to, stays included — and the moves that happened in it, each change
 // once (a customer who moved twice counts twice). "" as From is no stage yet (not computed,
 // or created since) or a first placement; "" as To a customer who left the model (merged
-// away). ownerID > 0 reads only that staff member's customers.
-func (s *Store) StageFlows(ctx context.Context, mdl string, from, to time.Time, ownerID int64) (matrix, moves []StageFlow, err error) {
+// away). Only the customers of the data scope sc are read.
+func (s *Store) StageFlows(ctx context.Context, mdl string, from, to time.Time, sc staff.CustomerScope) (matrix, moves []StageFlow, err error) {
 	acc := model.NewFlowAccumulator(from, to)
-	if err := s.scanStageHistory(ctx, mdl, ownerID, to, acc.Add); err != nil {
+	if err := s.scanStageHistory(ctx, mdl, sc, to, acc.Add); err != nil {
 		return nil, nil, err
 	}
 	matrix, moves = acc.Result()
@@ -209,10 +210,10 @@ func (s *Store) StageFlows(ctx context.Context, mdl string, from, to time.Time, 
 
 // StageDurations reads the whole history of mdl, customer by customer, and returns per stage
 // (order first, then any other by name) the days of the stays that ended and of those still
-// going on at now. ownerID > 0 reads only that staff member's customers.
-func (s *Store) StageDurations(ctx context.Context, mdl string, order []model.Stage, ownerID int64, now time.Time) ([]model.StageDurations, error) {
+// going on at now. Only the customers of the data scope sc are read.
+func (s *Store) StageDurations(ctx context.Context, mdl string, order []model.Stage, sc staff.CustomerScope, now time.Time) ([]model.StageDurations, error) {
 	acc := model.NewDurationAccumulator(now)
-	if err := s.scanStageHistory(ctx, mdl, ownerID, time.Time{}, acc.Add); err != nil {
+	if err := s.scanStageHistory(ctx, mdl, sc, time.Time{}, acc.Add); err != nil {
 		return nil, err
 	}
 	return acc.Result(order), nil
@@ -220,12 +221,12 @@ func (s *Store) StageDurations(ctx context.Context, mdl string, order []model.St
 
 // scanStageHistory calls fn with every entry and exit of mdl (before until, when set), each
 // customer's together and oldest first, in one streamed query.
-func (s *Store) scanStageHistory(ctx context.Context, mdl string, ownerID int64, until time.Time, fn func(int64, model.StageEvent)) error {
+func (s *Store) scanStageHistory(ctx context.Context, mdl string, sc staff.CustomerScope, until time.Time, fn func(int64, model.StageEvent)) error {
 	q, args := `SELECT customer_id, kind, stage, at FROM model_events WHERE model = ?`, []any{mdl}
 	if !until.IsZero() {
 		q, args = q+` AND at < ?`, append(args, ms(until))
 	}
-	where, args := ownedClause("customer_id", ownerID, args)
+	where, args := scopedClause("customer_id", sc, args)
 	rows, err := s.db.QueryContext(ctx, s.q(q+where+` ORDER BY customer_id, at, id`), args...)
 	if err != nil {
 		return err

@@ -330,7 +330,7 @@ func TestStageFlowsAndDurations(t *testing.T) {
 
 		// Stage at the start of 10-02 against the end of 10-07, and the moves in between: 1
 		// A→B and B→C, 2 A→B, 4 placed in A.
-		flows, moves, err := s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), 0)
+		flows, moves, err := s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), staff.CustomerScope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +341,7 @@ func TestStageFlowsAndDurations(t *testing.T) {
 			t.Fatalf("moves %s", got)
 		}
 		// Over everything: the exit of customer 3 is a move to "" and it is in no stage at the end.
-		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-09-01"), day2("2026-11-01"), 0)
+		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-09-01"), day2("2026-11-01"), staff.CustomerScope{})
 		if got := fmt.Sprint(moves); got != "[{ A 3} {A B 2} { B 1} {B  1} {B C 1}]" {
 			t.Fatalf("all moves %s", got)
 		}
@@ -349,19 +349,19 @@ func TestStageFlowsAndDurations(t *testing.T) {
 			t.Fatalf("all flows %s", got)
 		}
 		// The owner scope: customers 1 and 2 only.
-		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), sales.ID)
+		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-10-02"), day2("2026-10-08"), staff.OwnersScope(sales.ID))
 		if got := fmt.Sprint(flows) + fmt.Sprint(moves); got != "[{A B 1} {A C 1}][{A B 2} {B C 1}]" {
 			t.Fatalf("owner's flows and moves %s", got)
 		}
 		// A period that ends at an instant with moves: moves at the end are after it.
-		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-10-01"), t0.Add(2*day), 0)
+		flows, moves, _ = s.StageFlows(ctx, "m", day2("2026-10-01"), t0.Add(2*day), staff.CustomerScope{})
 		if got := fmt.Sprint(flows) + fmt.Sprint(moves); got != "[{ A 2} { B 1}][{ A 2} { B 1}]" {
 			t.Fatalf("flows up to the second run %s", got)
 		}
 
 		// Time in stage at 10-11 03:00.
 		now := t0.Add(10 * day)
-		durs, err := s.StageDurations(ctx, "m", []model.Stage{"A", "B", "C"}, 0, now)
+		durs, err := s.StageDurations(ctx, "m", []model.Stage{"A", "B", "C"}, staff.CustomerScope{}, now)
 		if err != nil {
 			t.Fatal(err)
 		}

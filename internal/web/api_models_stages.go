@@ -175,11 +175,16 @@ func (s *Server) stageScope(w http.ResponseWriter, r *http.Request) ([]int64, bo
 		return nil, false, false
 	}
 	tree := g.Tree
-	if owner := principalFrom(r).ScopeOwnerID(); owner != 0 {
-		if owner < 0 {
+	if sc := principalFrom(r).Scope(); sc.Limited {
+		if len(sc.Owners) == 0 {
 			return []int64{}, true, true
 		}
-		tree = &segment.Node{Op: "and", Children: []*segment.Node{tree, {Field: "owner", Cmp: "eq", Value: float64(owner)}}}
+		// The scope is one more condition, as for segment counts: the scope's owners.
+		in := make([]any, len(sc.Owners))
+		for i, id := range sc.Owners {
+			in[i] = float64(id)
+		}
+		tree = &segment.Node{Op: "and", Children: []*segment.Node{tree, {Field: "owner", Cmp: "in", Value: in}}}
 	}
 	ids, err := s.ModelMembers(r.Context(), tree)
 	if err != nil {
@@ -208,7 +213,7 @@ func (s *Server) stageCounts(w http.ResponseWriter, r *http.Request, mdl string)
 	if scoped {
 		counts, err = s.Store.StageCountsAmong(r.Context(), mdl, ids)
 	} else {
-		counts, err = s.Store.StageCounts(r.Context(), mdl, principalFrom(r).ScopeOwnerID())
+		counts, err = s.Store.StageCountsIn(r.Context(), mdl, principalFrom(r).Scope())
 	}
 	if err != nil {
 		s.writeStoreError(w, r, err)
@@ -428,8 +433,7 @@ func (s *Server) apiStageFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start, end := from.Start(segment.Shanghai), (to + 1).Start(segment.Shanghai)
-	owner := principalFrom(r).ScopeOwnerID()
-	matrix, moves, err := s.Store.StageFlows(r.Context(), mdl, start, end, owner)
+	matrix, moves, err := s.Store.StageFlows(r.Context(), mdl, start, end, principalFrom(r).Scope())
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -451,7 +455,7 @@ func (s *Server) apiStageDurations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.Store.Now()
-	durs, err := s.Store.StageDurations(r.Context(), mdl, stages, principalFrom(r).ScopeOwnerID(), now)
+	durs, err := s.Store.StageDurations(r.Context(), mdl, stages, principalFrom(r).Scope(), now)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return

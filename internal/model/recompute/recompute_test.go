@@ -18,6 +18,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/model/recompute"
 	"github.com/siyu-scrm/siyu/internal/scheduler"
 	"github.com/siyu-scrm/siyu/internal/segment"
+	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
 )
@@ -392,12 +393,12 @@ func BenchmarkStageModels(b *testing.B) {
 	}
 	start = time.Now()
 	from := c.now().Add(-48 * time.Hour)
-	if _, _, err := s.StageFlows(ctx, model.AIPLModel, from, c.now().Add(time.Hour), 0); err != nil {
+	if _, _, err := s.StageFlows(ctx, model.AIPLModel, from, c.now().Add(time.Hour), staff.CustomerScope{}); err != nil {
 		b.Fatal(err)
 	}
 	flows := time.Since(start)
 	start = time.Now()
-	if _, err := s.StageDurations(ctx, model.AIPLModel, model.AIPLStages, 0, c.now()); err != nil {
+	if _, err := s.StageDurations(ctx, model.AIPLModel, model.AIPLStages, staff.CustomerScope{}, c.now()); err != nil {
 		b.Fatal(err)
 	}
 	durations := time.Since(start)
