@@ -339,18 +339,20 @@ type questionView struct {
 
 // surveyResultsData is the results page.
 type surveyResultsData struct {
-	Survey     *survey.Survey
-	PublicURL  string
-	Results    *survey.Results
-	Daily      template.HTML
-	Questions  []questionView
-	Latest     []*store.Response
-	Link       *apiSurveyLink
-	LinkError  string
-	LinkFor    string
-	Accepting  bool
-	Why        string
-	LatestText map[string]string // response id:question id → answer text, for the table
+	Survey    *survey.Survey
+	PublicURL string
+	Results   *survey.Results
+	Daily     template.HTML
+	Questions []questionView
+	Latest    []*store.Response
+	Link      *apiSurveyLink
+	LinkError string
+	LinkFor   string
+	Accepting bool
+	Why       string
+	// The responses table's pager (the pager template of layout.html).
+	NextURL, FirstURL string
+	Paged             bool
 }
 
 func (s *Server) surveyResultsPage(w http.ResponseWriter, r *http.Request) {
@@ -386,12 +388,23 @@ func (s *Server) surveyResultsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Questions = append(d.Questions, qv)
 	}
-	page, err := s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID(), Limit: 20})
+	cur := r.URL.Query().Get("cursor")
+	page, err := s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID(), Cursor: cur, Limit: 20})
+	var fe *customer.FieldError
+	if errors.As(err, &fe) { // a stale or hand-made cursor: the first page
+		cur = ""
+		page, err = s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID(), Limit: 20})
+	}
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	d.Latest = page.Responses
+	base := "/surveys/" + strconv.FormatInt(sv.ID, 10)
+	d.Paged, d.FirstURL = cur != "", base+"#responses"
+	if page.NextCursor != "" {
+		d.NextURL = base + "?cursor=" + url.QueryEscape(page.NextCursor) + "#responses"
+	}
 	if raw := strings.TrimSpace(r.URL.Query().Get("customer_id")); raw != "" {
 		d.LinkFor = raw
 		cid, err := strconv.ParseInt(raw, 10, 64)

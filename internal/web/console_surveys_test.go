@@ -47,6 +47,7 @@ func TestConsoleSurveyPages(t *testing.T) {
 	if strings.Count(res.Body, "<script") != 1 { // the layout's own app.js only
 		t.Fatalf("the results page carries %d scripts", strings.Count(res.Body, "<script"))
 	}
+	c.get(op, "/surveys/"+id+"?cursor=nonsense").want(t, http.StatusOK, "答卷")
 	c.get(op, "/surveys/"+id+"?customer_id="+strconv.FormatInt(e.bob, 10)).want(t, http.StatusOK, "sig=", "有效期至")
 	c.get(op, "/surveys/"+id+"?customer_id=999999").want(t, http.StatusOK, "找不到客户 999999")
 	exp := c.get(op, "/surveys/"+id+"/export?format=csv")
