@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/staff"
@@ -312,6 +313,38 @@ func TestEraseCustomer(t *testing.T) {
 		}
 		if c, _ := s.Customer(ctx, keep); c.Name != "李四" {
 			t.Fatal("a failed erasure wrote")
+		}
+	})
+}
+
+// TestErasureLeavesTheAudience checks that the audience engine drops an erased customer as the
+// erasure commits (the change is published), and that a rebuild from the store agrees.
+func TestErasureLeavesTheAudience(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ids := bulkCustomers(t, s, 3)
+		e := audience.New(s, audience.Options{})
+		s.Subscribe(e.Apply)
+		if err := e.Rebuild(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if e.Size() != 3 {
+			t.Fatalf("engine holds %d customers, want 3", e.Size())
+		}
+		if _, err := s.EraseCustomer(ctx, ids[1], 0, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if e.Size() != 2 {
+			t.Fatalf("after the erasure the engine holds %d customers, want 2", e.Size())
+		}
+		fresh := audience.New(s, audience.Options{})
+		if err := fresh.Rebuild(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if fresh.Size() != 2 {
+			t.Fatalf("a rebuild holds %d customers, want 2", fresh.Size())
+		}
+		if n, err := s.CountCustomers(ctx, store.CustomerFilter{}); err != nil || n != 2 {
+			t.Fatalf("count %d (%v), want 2", n, err)
 		}
 	})
 }
