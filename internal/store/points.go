@@ -645,6 +645,7 @@ func (tx *Tx) bulkEarn(earns []*model.PointsEntry, follows map[string]*model.Poi
 			}
 			sums[e.CustomerID] += e.Delta
 		}
+		slices.Sort(order) // row locks in id order, as every other multi-customer writer takes them
 		for s := 0; s < len(order); s += per {
 			cs := order[s:min(s+per, len(order))]
 			args := make([]any, 0, len(cs)*4)

@@ -337,3 +337,39 @@ func TestPointsFollowMerges(t *testing.T) {
 		checkPoints(t, s, 1, 0)
 	})
 }
+
+// Check-ins of one customer stored by concurrent transactions still earn once a day: the
+// hook locks the customer's balance row before it counts the cap.
+func TestPointsDailyCapUnderConcurrency(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		clockOn(s, pointsT0)
+		addCustomers(t, s, 1, pointsT0)
+		// The balance row exists already (its first insert would serialise the writers anyway).
+		if _, _, err := s.AdjustPoints(ctx, 1, 5, "开户礼", "", 0); err != nil {
+			t.Fatal(err)
+		}
+		hook := s.PointsAfterStore(nil)
+		const n = 8
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				ev := &event.Event{MessageID: fmt.Sprintf("c%d", i), CustomerID: 1, Type: "track", Name: "Checked In", Timestamp: pointsT0}
+				errs <- s.InTx(ctx, func(tx *store.Tx) error {
+					if _, err := tx.InsertEvents([]*event.Event{ev}); err != nil {
+						return err
+					}
+					return hook(tx, []*event.Event{ev})
+				})
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkPoints(t, s, 1, 15)
+		if got := countSQL(t, s, `SELECT COUNT(*) FROM events WHERE name = 'Checked In'`); got != n {
+			t.Fatalf("%d events stored, want %d", got, n)
+		}
+	})
+}
