@@ -330,7 +330,7 @@ func (s *Server) comingSoon(sec section) http.HandlerFunc {
 }
 
 // consolePages are the page templates; each is parsed together with the layout.
-var consolePages = []string{"content_list", "content_item", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
+var consolePages = []string{"content_list", "content_item", "personas", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
 	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete",
 	"surveys", "survey_edit", "survey_results", "pool"}
 

@@ -24,6 +24,8 @@ import (
 func (s *Server) routesContentConsole(handle func(string, http.HandlerFunc)) {
 	handle("GET /content", s.page(s.contentListPage, contentReaders...))
 	handle("GET /content/new", s.page(s.contentNewPage, contentEditors...))
+	handle("GET /content/personas", s.page(s.personasPage, contentReaders...))
+	handle("POST /content/personas", s.page(s.personaSave, contentEditors...))
 	handle("POST /content", s.page(s.contentCreate, contentEditors...))
 	handle("POST /content/folders", s.page(s.contentFolderCreate, contentEditors...))
 	handle("GET /content/{id}", s.page(s.contentItemPage, contentReaders...))
@@ -427,4 +429,80 @@ func (s *Server) contentFolderCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/content?folder="+strconv.FormatInt(f.ID, 10), http.StatusSeeOther)
+}
+
+// personasData is the 人设 page: the personas with their staff, and the editor.
+type personasData struct {
+	Personas []*store.Persona
+	Staff    []*staff.Staff
+	Names    map[int64]string
+	Edit     *store.Persona
+	CanEdit  bool
+	Error    string
+}
+
+func (s *Server) personasPage(w http.ResponseWriter, r *http.Request) {
+	s.renderPersonas(w, r, http.StatusOK, nil, "")
+}
+
+func (s *Server) renderPersonas(w http.ResponseWriter, r *http.Request, status int, edit *store.Persona, errMsg string) {
+	list, err := s.Store.Personas(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	all, err := s.Store.ListStaff(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	d := personasData{Personas: list, Names: map[int64]string{}, CanEdit: principalFrom(r).Can(contentEditors...), Error: errMsg, Edit: edit}
+	for _, m := range all {
+		d.Names[m.ID] = m.Name
+		if !m.Disabled {
+			d.Staff = append(d.Staff, m)
+		}
+	}
+	if d.Edit == nil {
+		d.Edit = &store.Persona{}
+		if id, err := strconv.ParseInt(r.URL.Query().Get("edit"), 10, 64); err == nil {
+			for _, p := range list {
+				if p.ID == id {
+					d.Edit = p
+				}
+			}
+		}
+	}
+	v := s.newView(w, r, "content", "persona.title")
+	v.Crumbs = []crumb{{Label: v.T("content.title"), URL: "/content"}, {Label: v.Title}}
+	v.Data = d
+	s.render(w, r, status, "personas", v)
+}
+
+// personaSave creates or updates (id in the form) a persona from the page's form.
+func (s *Server) personaSave(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
+	p := &store.Persona{ID: id, Name: strings.TrimSpace(r.PostFormValue("name")), Title: strings.TrimSpace(r.PostFormValue("title")),
+		Intro: strings.TrimSpace(r.PostFormValue("intro")), AvatarURL: strings.TrimSpace(r.PostFormValue("avatar_url")), StaffIDs: []int64{}}
+	for _, v := range r.PostForm["staff"] {
+		if sid, err := strconv.ParseInt(v, 10, 64); err == nil {
+			p.StaffIDs = append(p.StaffIDs, sid)
+		}
+	}
+	err := content.CheckPersona(p)
+	if err == nil {
+		err = s.Store.SavePersona(r.Context(), p)
+	}
+	var fe *customer.FieldError
+	switch {
+	case err == nil:
+		setFlash(w, "success", "persona.saved")
+		http.Redirect(w, r, "/content/personas", http.StatusSeeOther)
+	case errors.As(err, &fe):
+		s.renderPersonas(w, r, http.StatusUnprocessableEntity, p, fe.Field+": "+fe.Reason)
+	case errors.Is(err, store.ErrNotFound):
+		s.renderError(w, r, http.StatusNotFound)
+	default:
+		s.serverError(w, r, err)
+	}
 }

@@ -76,3 +76,18 @@ func TestConsoleChannelCodes(t *testing.T) {
 		e.get(op, loc).want(t, http.StatusNotFound)
 	})
 }
+
+func TestConsolePersonas(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		e := newConsoleEnv(t, st)
+		writer := consoleSignIn(t, st, "writer", staff.Content)
+		sales := consoleSignIn(t, st, "sales", staff.Sales)
+		e.get(writer, "/content/personas").want(t, http.StatusOK, "员工人设")
+		e.post(writer, "/content/personas", url.Values{"name": {""}}).want(t, http.StatusUnprocessableEntity, "name")
+		e.post(writer, "/content/personas", url.Values{"name": {"健康管理专家"}, "intro": {"十年营养师"}, "staff": {fmt.Sprint(sales.Staff.ID)}}).want(t, http.StatusSeeOther)
+		e.get(sales, "/content/personas").want(t, http.StatusOK, "健康管理专家", "Sales")
+		if r := e.post(sales, "/content/personas", url.Values{"name": {"x"}}); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("sales edited personas: %d", r.StatusCode)
+		}
+	})
+}
