@@ -373,3 +373,35 @@ func TestPointsDailyCapUnderConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// Two concurrent spends that each fit the balance but not together: one is refused.
+func TestPointsConcurrentSpends(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		clockOn(s, pointsT0)
+		addCustomers(t, s, 1, pointsT0)
+		if _, _, err := s.AdjustPoints(ctx, 1, 100, "开户礼", "", 0); err != nil {
+			t.Fatal(err)
+		}
+		const n = 4
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, _, err := s.SpendPoints(ctx, 1, 60, "兑换", "", 0)
+				errs <- err
+			}()
+		}
+		ok := 0
+		for range n {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case fieldOf(err) != "points":
+				t.Fatal(err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d spends of 60 out of 100 went through, want 1", ok)
+		}
+		checkPoints(t, s, 1, 40)
+	})
+}
