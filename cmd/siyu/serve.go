@@ -14,9 +14,11 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/config"
+	"github.com/siyu-scrm/siyu/internal/email"
 	"github.com/siyu-scrm/siyu/internal/model/recompute"
 	"github.com/siyu-scrm/siyu/internal/ownership"
 	"github.com/siyu-scrm/siyu/internal/progress"
+	"github.com/siyu-scrm/siyu/internal/report"
 	"github.com/siyu-scrm/siyu/internal/scheduler"
 	"github.com/siyu-scrm/siyu/internal/segmentsvc"
 	"github.com/siyu-scrm/siyu/internal/sop"
@@ -113,6 +115,21 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	srv.Ownership.Register(jobs)
 	if err := srv.Ownership.Start(ctx); err != nil {
 		log.Error("ownership: the daily pool release cannot be scheduled", "err", err)
+	}
+	// The weekly report is mailed on Mondays at 09:00 when an operator turns it on and SMTP is
+	// configured (SIYU_SMTP_URL, e.g. smtp://user:pass@smtp.example.com:587?from=siyu@example.com).
+	var mail report.Sender
+	if u := os.Getenv("SIYU_SMTP_URL"); u != "" {
+		mc, err := email.ParseURL(u)
+		if err != nil {
+			return fmt.Errorf("SIYU_SMTP_URL: %w", err)
+		}
+		mail = email.New(mc)
+	}
+	srv.Reports = report.New(st, nil, mail, log)
+	srv.Reports.Register(jobs)
+	if _, err := srv.Reports.Ensure(ctx, st.Now()); err != nil {
+		log.Error("weekly report: the Monday job cannot be queued", "err", err)
 	}
 	go srv.SOPs.RunOn(ctx, jobs, sopInterval)
 	go wecom.Serve(ctx, st, os.Getenv, log) // applies WeCom callbacks queued by /wecom/callback

@@ -175,6 +175,10 @@ var apiRoutes = []apiRoute{
 	{"GET", "/api/v1/goals/{id}", "getGoal", (*Server).apiGetGoal, analyticsReaders, false},
 	{"PUT", "/api/v1/goals/{id}", "updateGoal", (*Server).apiUpdateGoal, goalEditors, false},
 	{"DELETE", "/api/v1/goals/{id}", "deleteGoal", (*Server).apiDeleteGoal, goalEditors, false},
+	{"GET", "/api/v1/reports/weekly", "getWeeklyReport", (*Server).apiWeeklyReport, analyticsReaders, false},
+	{"GET", "/api/v1/reports/weekly/settings", "getWeeklyReportSettings", (*Server).apiGetReportSettings, reportEditors, false},
+	{"PUT", "/api/v1/reports/weekly/settings", "putWeeklyReportSettings", (*Server).apiPutReportSettings, reportEditors, false},
+	{"POST", "/api/v1/reports/weekly/send", "sendWeeklyReport", (*Server).apiSendWeeklyReport, reportEditors, false},
 
 	{"GET", "/api/v1/sops", "listSOPs", (*Server).apiListSOPs, sopOperators, false},
 	{"POST", "/api/v1/sops", "createSOP", (*Server).apiCreateSOP, sopOperators, false},

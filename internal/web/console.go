@@ -81,6 +81,8 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	handle("POST /logout", s.console(s.logout))
 	handle("GET /lang", s.switchLang)
 	handle("GET /{$}", s.page(s.home))
+	handle("GET /reports/weekly", s.console(s.weeklyReportPage, analyticsReaders...))
+	mux.HandleFunc("GET /reports/weekly.css", weeklyReportCSS)
 	handle("GET /customers", s.page(s.customersPage))
 	handle("GET /customers/{id}", s.page(s.customerPage))
 	handle("GET /settings", s.page(func(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/audience"
 	"github.com/siyu-scrm/siyu/internal/model/recompute"
 	"github.com/siyu-scrm/siyu/internal/ownership"
+	"github.com/siyu-scrm/siyu/internal/report"
 	"github.com/siyu-scrm/siyu/internal/sop"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/tagrule"
@@ -36,7 +37,9 @@ type Server struct {
 	// whose stage trees resolve through ModelMembers (its jobs then run only where a
 	// scheduler is started: siyu serve).
 	Models *recompute.Service
-	Log    *slog.Logger
+	// Reports builds and mails the weekly report. Nil makes one that cannot mail (no SMTP).
+	Reports *report.Service
+	Log     *slog.Logger
 	// SecureCookies marks cookies Secure (set when siyu is served over TLS or behind a proxy
 	// that terminates it).
 	SecureCookies bool
@@ -93,6 +96,7 @@ func (s *Server) Handler() http.Handler {
 	// Model runs' events (Stage Entered, RFM Class Changed, Tier Changed) reach event tag
 	// rules and SOP event triggers inside the run's transaction, as ingested events do.
 	s.Store.OnModelEvents(afterStoreAll(s.TagRules.AfterStore(s.Log), s.SOPs.AfterStore(s.Log)))
+	s.reports()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
