@@ -388,3 +388,46 @@ func BenchmarkSubmitSurvey(b *testing.B) {
 		})
 	}
 }
+
+// Two taps on submit, or a script, may send one customer's answer several times at once:
+// exactly one is stored, the others are told the survey was answered, on both engines.
+func TestSurveyConcurrentSubmitsStoreOne(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		fx := newSurveyFixture(t, s)
+		id := bulkCustomers(t, s, 1)[0]
+		a := fx.answers(t, fullForm)
+		const n = 8
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.SubmitSurvey(ctx, store.Submission{SurveyID: fx.sv.ID, CustomerID: id, Answers: a})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		ok, answered := 0, 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrAlreadyAnswered):
+				answered++
+			default:
+				t.Errorf("submit: %v", err)
+			}
+		}
+		if ok != 1 || answered != n-1 {
+			t.Fatalf("%d stored, %d already answered; want 1 and %d", ok, answered, n-1)
+		}
+		if r, p := surveyCount(t, s, fx.sv.ID); r != 1 || p != 1 {
+			t.Fatalf("counts %d %d", r, p)
+		}
+		if evts, _ := s.CustomerEvents(ctx, id, time.Time{}, 20); len(evts) != 1 {
+			t.Fatalf("%d events", len(evts))
+		}
+	})
+}
