@@ -91,23 +91,19 @@ func (s *Store) RFMAggregates(ctx context.Context, from, to time.Time, loc *time
 	if s.engine == SQLite {
 		from_ = `orders INDEXED BY orders_customer_paid`
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT customer_id, MAX(paid_at), COUNT(*), SUM(amount_minor - refunded_minor)
-		FROM `+from_+` WHERE paid_at >= ? AND paid_at < ? AND status <> 'refunded' GROUP BY customer_id`), ms(from), ms(to))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []model.Aggregate
-	for rows.Next() {
+	err := s.queryAggregate(ctx, `SELECT customer_id, MAX(paid_at), COUNT(*), SUM(amount_minor - refunded_minor)
+		FROM `+from_+` WHERE paid_at >= ? AND paid_at < ? AND status <> 'refunded' GROUP BY customer_id`, []any{ms(from), ms(to)}, func(rows *sql.Rows) error {
 		var a model.Aggregate
 		var last int64
 		if err := rows.Scan(&a.CustomerID, &last, &a.Orders, &a.NetMinor); err != nil {
-			return nil, err
+			return err
 		}
 		a.LastPaid = segment.DayOf(time.UnixMilli(last), loc)
 		out = append(out, a)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // CountLiveCustomers counts customers not merged away; ownerID > 0 counts only that staff
