@@ -155,18 +155,30 @@ type gateSpec struct {
 	Order *model.GateOrder `json:"order,omitempty"`
 }
 
-// CreateGate validates and stores a price gate against the current ladder; a name already in
-// use is ErrConflict.
-func (s *Store) CreateGate(ctx context.Context, g *model.Gate, staffID int64) error {
+// gateSpecOf normalises and validates a gate against the current ladder and returns its
+// stored definition.
+func (s *Store) gateSpecOf(ctx context.Context, g *model.Gate) (string, error) {
 	g.Normalize()
 	ladder, err := s.TierConfig(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := g.Validate(&ladder); err != nil {
-		return err
+		return "", err
 	}
 	spec, err := json.Marshal(gateSpec{g.Match, g.Tier, g.Order})
+	return string(spec), err
+}
+
+// gateNameTaken is the error of a gate name already in use.
+func gateNameTaken(name string) error {
+	return &customer.FieldError{Field: "name", Reason: fmt.Sprintf("a gate named %q already exists", name)}
+}
+
+// CreateGate validates and stores a price gate against the current ladder; a name already in
+// use names name.
+func (s *Store) CreateGate(ctx context.Context, g *model.Gate, staffID int64) error {
+	spec, err := s.gateSpecOf(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -176,9 +188,9 @@ func (s *Store) CreateGate(ctx context.Context, g *model.Gate, staffID int64) er
 	}
 	now := s.now()
 	err = s.db.QueryRowContext(ctx, s.q(`INSERT INTO gates (name, spec, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-		g.Name, string(spec), by, ms(now), ms(now)).Scan(&g.ID)
+		g.Name, spec, by, ms(now), ms(now)).Scan(&g.ID)
 	if isUniqueViolation(err) {
-		return &customer.FieldError{Field: "name", Reason: fmt.Sprintf("a gate named %q already exists", g.Name)}
+		return gateNameTaken(g.Name)
 	}
 	g.CreatedAt, g.UpdatedAt = now, now
 	return err
@@ -187,22 +199,13 @@ func (s *Store) CreateGate(ctx context.Context, g *model.Gate, staffID int64) er
 // UpdateGate validates and replaces a price gate's definition (name included); ErrNotFound
 // when there is none, a name already in use names name.
 func (s *Store) UpdateGate(ctx context.Context, g *model.Gate) error {
-	g.Normalize()
-	ladder, err := s.TierConfig(ctx)
+	spec, err := s.gateSpecOf(ctx, g)
 	if err != nil {
 		return err
 	}
-	if err := g.Validate(&ladder); err != nil {
-		return err
-	}
-	spec, err := json.Marshal(gateSpec{g.Match, g.Tier, g.Order})
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE gates SET name = ?, spec = ?, updated_at = ? WHERE id = ?`), g.Name, string(spec), ms(now), g.ID)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE gates SET name = ?, spec = ?, updated_at = ? WHERE id = ?`), g.Name, spec, ms(s.now()), g.ID)
 	if isUniqueViolation(err) {
-		return &customer.FieldError{Field: "name", Reason: fmt.Sprintf("a gate named %q already exists", g.Name)}
+		return gateNameTaken(g.Name)
 	}
 	if err != nil {
 		return err
