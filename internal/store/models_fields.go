@@ -176,8 +176,17 @@ func (s *Store) ScanPoints(ctx context.Context, customers []int64, fn func(custo
 	})
 }
 
+// wholeModelChange is how many changed customers a model writer names before it says "the
+// whole model changed" instead (a first placement of a million customers is one bulk reload
+// for subscribers and one small row in the change feed, not a list of a million ids).
+const wholeModelChange = 10_000
+
 // noteStageChanges tells subscribers which customers' stages of mdl changed.
 func (tx *Tx) noteStageChanges(mdl string, inserts, updates []model.StageAssignment, gone []storedStage) {
+	if len(inserts)+len(updates)+len(gone) > wholeModelChange {
+		tx.NoteModel(mdl, true)
+		return
+	}
 	ids := make([]int64, 0, len(inserts)+len(updates)+len(gone))
 	for _, a := range inserts {
 		ids = append(ids, a.CustomerID)
