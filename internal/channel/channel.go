@@ -17,8 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/siyu-scrm/siyu/internal/content"
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/segment"
 	"github.com/siyu-scrm/siyu/internal/sop"
@@ -122,18 +122,8 @@ func newState() string {
 	return "sy" + string(b)
 }
 
-func checkText(field, v string, max int, required bool) error {
-	if required && strings.TrimSpace(v) == "" {
-		return fieldErr(field, "required")
-	}
-	if !utf8.ValidString(v) {
-		return fieldErr(field, "not valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(v); n > max {
-		return fieldErr(field, "at most %d characters (got %d)", max, n)
-	}
-	return nil
-}
+// checkText is the library's text check (content.CheckText).
+var checkText = content.CheckText
 
 // validate checks in and fills its defaults, in tx.
 func (s *Service) validate(ctx context.Context, tx *store.Tx, in *Input) error {
@@ -232,13 +222,9 @@ func (s *Service) validate(ctx context.Context, tx *store.Tx, in *Input) error {
 		return err
 	}
 	if sp.Welcome.Text != "" {
-		defs, err := s.st.AttrDefs(ctx)
+		keys, err := sop.AttrKeys(ctx, s.st)
 		if err != nil {
 			return err
-		}
-		keys := make([]string, len(defs))
-		for i, d := range defs {
-			keys[i] = d.Key
 		}
 		if err := sop.CheckTemplate(sp.Welcome.Text, keys); err != nil {
 			return fieldErr("welcome.text", "%v", err)
@@ -625,13 +611,9 @@ func (s *Service) RenderWelcome(ctx context.Context, w *Welcome, customerID, sta
 			from.Persona, from.PersonaIntro = p.Name, p.Intro
 		}
 	}
-	defs, err := s.st.AttrDefs(ctx)
+	keys, err := sop.AttrKeys(ctx, s.st)
 	if err != nil {
 		return "", nil, err
-	}
-	keys := make([]string, len(defs))
-	for i, d := range defs {
-		keys[i] = d.Key
 	}
 	text, err := sop.RenderFrom(w.Text, c, from, keys)
 	return text, atts, err

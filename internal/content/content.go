@@ -110,6 +110,12 @@ func checkURL(field, v string, required bool) error {
 	return nil
 }
 
+// CheckText checks a text field: required or not, valid UTF-8, at most max characters; the
+// error is a *customer.FieldError naming field.
+func CheckText(field, v string, max int, required bool) error {
+	return checkLen(field, v, max, required)
+}
+
 func checkLen(field, v string, max int, required bool) error {
 	if required && strings.TrimSpace(v) == "" {
 		return fieldErr(field, "required")
@@ -143,7 +149,7 @@ func (s *Service) validate(ctx context.Context, tx *store.Tx, it *Item, self int
 		return err
 	}
 	if b.Text != "" {
-		keys, err := s.attrKeys(ctx)
+		keys, err := sop.AttrKeys(ctx, s.st)
 		if err != nil {
 			return err
 		}
@@ -277,18 +283,6 @@ func checkTags(tags []store.ContentTag) error {
 		}
 	}
 	return nil
-}
-
-func (s *Service) attrKeys(ctx context.Context) ([]string, error) {
-	defs, err := s.st.AttrDefs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, len(defs))
-	for i, d := range defs {
-		keys[i] = d.Key
-	}
-	return keys, nil
 }
 
 // Create validates and saves a new item, a draft authored by by.

@@ -188,8 +188,12 @@ func (s *Service) renderArgs(ctx context.Context, c *customer.Customer) (Sender,
 	return from, keys, err
 }
 
-func (s *Service) attrKeys(ctx context.Context) ([]string, error) {
-	defs, err := s.st.AttrDefs(ctx)
+func (s *Service) attrKeys(ctx context.Context) ([]string, error) { return AttrKeys(ctx, s.st) }
+
+// AttrKeys are the keys of the defined custom attributes: what templates may print as
+// {{.Attrs.KEY}} (CheckTemplate, Render).
+func AttrKeys(ctx context.Context, st *store.Store) ([]string, error) {
+	defs, err := st.AttrDefs(ctx)
 	if err != nil {
 		return nil, err
 	}
