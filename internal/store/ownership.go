@@ -631,6 +631,8 @@ func (s *Store) SettleTransferItems(ctx context.Context, t *Transfer, outs []Ite
 	n := 0
 	err := s.InTx(ctx, func(tx *Tx) error {
 		n = 0
+		var moving, settled []TransferItem // customers to move; customers settled otherwise
+		var settledAs []string
 		for _, o := range outs {
 			it, state := o.Item, o.State
 			ok, err := tx.setItem(it, o.From, state, o.Detail, o.Submitted)
@@ -641,7 +643,12 @@ func (s *Store) SettleTransferItems(ctx context.Context, t *Transfer, outs []Ite
 				continue // settled before (a resumed batch, a second poll)
 			}
 			n++
-			if state == ItemMoved {
+			switch {
+			case it.Kind == ItemCustomer && state == ItemMoved:
+				moving = append(moving, it)
+			case it.Kind == ItemCustomer && (state == ItemRefused || state == ItemFailed || state == ItemSkipped):
+				settled, settledAs = append(settled, it), append(settledAs, state)
+			case state == ItemMoved:
 				moved, detail, err := tx.moveItem(t, it)
 				if err != nil {
 					return err
@@ -650,16 +657,38 @@ func (s *Store) SettleTransferItems(ctx context.Context, t *Transfer, outs []Ite
 					if _, err := tx.setItem(it, ItemMoved, moved, detail, time.Time{}); err != nil {
 						return err
 					}
-					state = moved
-				}
-			}
-			if it.Kind == ItemCustomer && (state == ItemMoved || state == ItemRefused || state == ItemFailed || state == ItemSkipped) {
-				if err := tx.settleCustomerTasks(t, it, state); err != nil {
-					return err
 				}
 			}
 		}
-		return nil
+		// The customers move together: one owner change each, their events in one insert.
+		if len(moving) > 0 {
+			reason := OwnerTransfer
+			if t.Kind == TransferAssign {
+				reason = OwnerRule
+			}
+			changes := make([]OwnerChange, len(moving))
+			expect := make([]int64, len(moving))
+			ref := "transfer:" + strconv.FormatInt(t.ID, 10)
+			for i, it := range moving {
+				changes[i] = OwnerChange{CustomerID: it.CustomerID, ToID: it.ToStaff, ByStaff: t.CreatedBy, Reason: reason, Note: t.Note, Ref: ref}
+				expect[i] = it.FromStaff
+			}
+			applied, err := tx.SetOwners(changes, expect)
+			if err != nil {
+				return err
+			}
+			for i, it := range moving {
+				state := ItemMoved
+				if !applied[i] {
+					state = ItemSkipped
+					if _, err := tx.setItem(it, ItemMoved, state, "the customer's owner changed meanwhile (or the customer is gone)", time.Time{}); err != nil {
+						return err
+					}
+				}
+				settled, settledAs = append(settled, it), append(settledAs, state)
+			}
+		}
+		return tx.settleCustomerTasks(t, settled, settledAs)
 	})
 	return n, err
 }
@@ -679,24 +708,11 @@ func (tx *Tx) setItem(it TransferItem, from, state, detail string, submitted tim
 	return n == 1, nil
 }
 
-// moveItem moves one item's thing and says the state the item ends in.
+// moveItem moves one task or group chat and says the state its item ends in (customers move
+// together, in SettleTransferItems).
 func (tx *Tx) moveItem(t *Transfer, it TransferItem) (state, detail string, err error) {
 	now := ms(tx.Now())
 	switch it.Kind {
-	case ItemCustomer:
-		reason := OwnerTransfer
-		if t.Kind == TransferAssign {
-			reason = OwnerRule
-		}
-		applied, err := tx.SetOwners([]OwnerChange{{CustomerID: it.CustomerID, ToID: it.ToStaff, ByStaff: t.CreatedBy, Reason: reason,
-			Note: t.Note, Ref: "transfer:" + strconv.FormatInt(t.ID, 10)}}, []int64{it.FromStaff})
-		if err != nil {
-			return "", "", err
-		}
-		if !applied[0] {
-			return ItemSkipped, "the customer's owner changed meanwhile (or the customer is gone)", nil
-		}
-		return ItemMoved, "", nil
 	case ItemTask:
 		res, err := tx.exec(`UPDATE touches SET executor_id = ?, updated_at = ? WHERE id = ? AND executor_id = ? AND state IN ('planned', 'due')`, it.ToStaff, now, it.ItemID, it.FromStaff)
 		if err != nil {
@@ -729,20 +745,32 @@ func (tx *Tx) moveItem(t *Transfer, it TransferItem) (state, detail string, err 
 	return "", "", fmt.Errorf("transfer item of unknown kind %q", it.Kind)
 }
 
-// settleCustomerTasks moves (or leaves) the pending task items of a customer with it.
-func (tx *Tx) settleCustomerTasks(t *Transfer, c TransferItem, state string) error {
-	rows, err := tx.query(`SELECT item_id, from_staff, to_staff FROM transfer_items WHERE transfer_id = ? AND kind = ? AND customer_id = ? AND state = ?`, t.ID, ItemTask, c.CustomerID, ItemFollows)
+// settleCustomerTasks moves the task items that follow customers settled in this transaction
+// to each customer's successor when the customer moved, and leaves them (skipped) when the
+// customer stayed. It reads the tasks of all the customers in one query.
+func (tx *Tx) settleCustomerTasks(t *Transfer, customers []TransferItem, states []string) error {
+	if len(customers) == 0 {
+		return nil
+	}
+	byCustomer := map[int64]int{}
+	args := []any{t.ID, ItemTask, ItemFollows}
+	for i, c := range customers {
+		byCustomer[c.CustomerID] = i
+		args = append(args, c.CustomerID)
+	}
+	rows, err := tx.query(`SELECT item_id, customer_id, from_staff FROM transfer_items WHERE transfer_id = ? AND kind = ? AND state = ? AND customer_id IN `+placeholders(1, len(customers)), args...)
 	tasks, err := collect(rows, err, func(sc interface{ Scan(...any) error }) (TransferItem, error) {
-		it := TransferItem{TransferID: t.ID, Kind: ItemTask, CustomerID: c.CustomerID}
-		return it, sc.Scan(&it.ItemID, &it.FromStaff, &it.ToStaff)
+		it := TransferItem{TransferID: t.ID, Kind: ItemTask}
+		return it, sc.Scan(&it.ItemID, &it.CustomerID, &it.FromStaff)
 	})
 	if err != nil {
 		return err
 	}
 	for _, task := range tasks {
+		i := byCustomer[task.CustomerID]
 		st, detail := ItemSkipped, "the customer stayed with their owner"
-		if state == ItemMoved {
-			task.ToStaff = c.ToStaff
+		if states[i] == ItemMoved {
+			task.ToStaff = customers[i].ToStaff
 			if st, detail, err = tx.moveItem(t, task); err != nil {
 				return err
 			}
