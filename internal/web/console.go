@@ -81,6 +81,8 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	handle("POST /logout", s.console(s.logout))
 	handle("GET /lang", s.switchLang)
 	handle("GET /{$}", s.page(s.home))
+	handle("GET /reports/weekly", s.console(s.weeklyReportPage, analyticsReaders...))
+	mux.HandleFunc("GET /reports/weekly.css", weeklyReportCSS)
 	handle("GET /customers", s.page(s.customersPage))
 	handle("GET /customers/{id}", s.page(s.customerPage))
 	handle("GET /settings", s.page(func(w http.ResponseWriter, r *http.Request) {
@@ -331,7 +333,7 @@ func (s *Server) comingSoon(sec section) http.HandlerFunc {
 }
 
 // consolePages are the page templates; each is parsed together with the layout.
-var consolePages = []string{"content_list", "content_item", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
+var consolePages = []string{"content_list", "content_item", "personas", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
 	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete",
 	"surveys", "survey_edit", "survey_results", "pool", "departments", "roles", "role"}
 
