@@ -377,15 +377,8 @@ func (s *Server) contentUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) contentMove(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	action := r.PostFormValue("action")
-	_, err := s.contents().Move(r.Context(), id, action, principalFrom(r).StaffID(), r.PostFormValue("comment"))
-	if err == nil {
-		setFlash(w, "success", "content.moved."+action)
-		http.Redirect(w, r, "/content/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
-		return
-	}
+// contentActionFailed shows item id again with why an action on it failed.
+func (s *Server) contentActionFailed(w http.ResponseWriter, r *http.Request, id int64, err error) {
 	cur, lerr := s.Store.Content(r.Context(), id)
 	if s.loadFailed(w, r, lerr) {
 		return
@@ -397,6 +390,18 @@ func (s *Server) contentMove(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (s *Server) contentMove(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	action := r.PostFormValue("action")
+	_, err := s.contents().Move(r.Context(), id, action, principalFrom(r).StaffID(), r.PostFormValue("comment"))
+	if err == nil {
+		setFlash(w, "success", "content.moved."+action)
+		http.Redirect(w, r, "/content/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+		return
+	}
+	s.contentActionFailed(w, r, id, err)
+}
+
 func (s *Server) contentComment(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	_, err := s.contents().Comment(r.Context(), id, principalFrom(r).StaffID(), r.PostFormValue("body"))
@@ -404,15 +409,7 @@ func (s *Server) contentComment(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/content/"+strconv.FormatInt(id, 10)+"#log", http.StatusSeeOther)
 		return
 	}
-	cur, lerr := s.Store.Content(r.Context(), id)
-	if s.loadFailed(w, r, lerr) {
-		return
-	}
-	d := &contentItemData{Item: cur}
-	d.Form, d.Attach, d.Lifecycle, d.AIPLStage, d.Topics = formOf(cur)
-	if !s.contentFormError(w, r, d, err) {
-		s.serverError(w, r, err)
-	}
+	s.contentActionFailed(w, r, id, err)
 }
 
 func (s *Server) contentFolderCreate(w http.ResponseWriter, r *http.Request) {
