@@ -211,23 +211,6 @@ func (s CustomerScope) Allows(ownerID int64) bool {
 	return ok && ownerID != 0
 }
 
-// Intersect is what both scopes see.
-func (s CustomerScope) Intersect(o CustomerScope) CustomerScope {
-	switch {
-	case !s.Limited:
-		return o
-	case !o.Limited:
-		return s
-	}
-	var ids []int64
-	for _, id := range s.Owners {
-		if o.Allows(id) {
-			ids = append(ids, id)
-		}
-	}
-	return OwnersScope(ids...)
-}
-
 // RoleDef is a role: a built-in preset or a custom role made by an admin.
 type RoleDef struct {
 	ID int64 `json:"id,omitempty"` // 0 for built-in roles
