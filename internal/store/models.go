@@ -85,6 +85,9 @@ func (s *Store) setJSONSetting(ctx context.Context, key string, v any) error {
 // (status paid or partially_refunded; zero amounts count) paid in [from, to): the last payment
 // day in loc, how many and their amount net of refunds.
 func (s *Store) RFMAggregates(ctx context.Context, from, to time.Time, loc *time.Location) ([]model.Aggregate, error) {
+	if s.engine == SQLite {
+		return s.rfmAggregatesSQLite(ctx, from, to, loc) // in parallel ranges of customers
+	}
 	// On SQLite the covering orders_customer_paid gives the rows in customer order, so the
 	// GROUP BY streams instead of sorting every order of the window first.
 	from_ := `orders`
