@@ -367,33 +367,66 @@ type TierStore interface {
 	ApplyStages(ctx context.Context, model string, stages []StageAssignment, at time.Time) (int, error)
 }
 
-// TierRun is what one tier run did.
+// TierRun is what one tier run (or a preview) did.
 type TierRun struct {
-	Changed int `json:"changed"` // customers whose tier was set or changed
+	Changed int `json:"changed"` // customers whose tier was set or changed (0 in a preview)
 	// Counts is the number of customers per tier, in ladder order.
 	Counts []int64 `json:"counts"`
+	// Promoted and Demoted moved up or down the ladder; Held no longer meet their tier but keep
+	// it (keep period, or demotion disabled); Placed had no tier on this ladder before.
+	Promoted int64 `json:"promoted"`
+	Demoted  int64 `json:"demoted"`
+	Held     int64 `json:"held"`
+	Placed   int64 `json:"placed"`
+}
+
+// computeTiers computes every customer's tier at now.
+func computeTiers(ctx context.Context, st TierStore, cfg *TierConfig, now time.Time) (*TierRun, []StageAssignment, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	from, to := Window(segment.DayOf(now, segment.Shanghai), cfg.WindowDays, segment.Shanghai)
+	ms, err := st.TierMetrics(ctx, cfg, from, to)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tier inputs: %w", err)
+	}
+	run := &TierRun{Counts: make([]int64, len(cfg.Tiers))}
+	stages := make([]StageAssignment, len(ms))
+	for i := range ms {
+		m := &ms[i]
+		t, cur := cfg.TierOf(m, now), cfg.Index(m.Current)
+		switch {
+		case cur < 0:
+			run.Placed++
+		case t > cur:
+			run.Promoted++
+		case t < cur:
+			run.Demoted++
+		case cfg.Qualified(m) < cur:
+			run.Held++
+		}
+		run.Counts[t]++
+		stages[i] = StageAssignment{CustomerID: m.CustomerID, Stage: Stage(cfg.Tiers[t].Name)}
+	}
+	return run, stages, nil
 }
 
 // RunTiers computes every customer's tier at now (the window: cfg.WindowDays days ending
 // today in Asia/Shanghai) and stores the changes: a run over unchanged data changes nothing.
 func RunTiers(ctx context.Context, st TierStore, cfg TierConfig, now time.Time) (*TierRun, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	from, to := Window(segment.DayOf(now, segment.Shanghai), cfg.WindowDays, segment.Shanghai)
-	ms, err := st.TierMetrics(ctx, &cfg, from, to)
+	run, stages, err := computeTiers(ctx, st, &cfg, now)
 	if err != nil {
-		return nil, fmt.Errorf("tier inputs: %w", err)
-	}
-	run := &TierRun{Counts: make([]int64, len(cfg.Tiers))}
-	stages := make([]StageAssignment, len(ms))
-	for i := range ms {
-		t := cfg.TierOf(&ms[i], now)
-		run.Counts[t]++
-		stages[i] = StageAssignment{CustomerID: ms[i].CustomerID, Stage: Stage(cfg.Tiers[t].Name)}
+		return nil, err
 	}
 	if run.Changed, err = st.ApplyStages(ctx, TierModel, stages, now); err != nil {
 		return nil, fmt.Errorf("apply tiers: %w", err)
 	}
 	return run, nil
+}
+
+// PreviewTiers answers what a run with cfg would do now, writing nothing: for trying a new
+// ladder on the real customers before saving it.
+func PreviewTiers(ctx context.Context, st TierStore, cfg TierConfig, now time.Time) (*TierRun, error) {
+	run, _, err := computeTiers(ctx, st, &cfg, now)
+	return run, err
 }

@@ -68,7 +68,7 @@ func TestTierPromotionAndDemotion(t *testing.T) {
 				t.Fatalf("customer %d in %s, want %s", id, got, tier)
 			}
 		}
-		if run.Changed != 5 || run.Counts[0] != 1 || run.Counts[1] != 1 || run.Counts[2] != 3 {
+		if run.Changed != 5 || run.Placed != 5 || run.Counts[0] != 1 || run.Counts[1] != 1 || run.Counts[2] != 3 {
 			t.Fatalf("run %+v", run)
 		}
 		events := func() int {
@@ -82,15 +82,22 @@ func TestTierPromotionAndDemotion(t *testing.T) {
 		// Customer 1 is refunded: no longer 金卡, but kept for 10 days after entering it.
 		clk.add(5 * day)
 		refund(t, s, "big", 45000) // ¥150 kept: 银卡
-		if _, err := model.RunTiers(ctx, s, cfg, s.Now()); err != nil {
-			t.Fatal(err)
+		if run, err = model.RunTiers(ctx, s, cfg, s.Now()); err != nil || run.Held != 1 || run.Changed != 0 {
+			t.Fatalf("run within the keep period %+v, %v; want one held", run, err)
 		}
 		if got := tierOf(t, s, 1); got != "金卡" {
 			t.Fatalf("within the keep period customer 1 is %s, want 金卡", got)
 		}
 		clk.add(5 * day)
-		if _, err = model.RunTiers(ctx, s, cfg, s.Now()); err != nil {
-			t.Fatal(err)
+		preview, err := model.PreviewTiers(ctx, s, cfg, s.Now())
+		if err != nil || preview.Demoted != 1 {
+			t.Fatalf("preview %+v, %v; want one demotion", preview, err)
+		}
+		if got := tierOf(t, s, 1); got != "金卡" {
+			t.Fatalf("a preview changed customer 1 to %s", got)
+		}
+		if run, err = model.RunTiers(ctx, s, cfg, s.Now()); err != nil || run.Demoted != 1 {
+			t.Fatalf("run after the keep period %+v, %v; want one demotion", run, err)
 		}
 		if got := tierOf(t, s, 1); got != "银卡" {
 			t.Fatalf("after the keep period customer 1 is %s, want 银卡 (the highest tier met)", got)

@@ -38,9 +38,9 @@ func (s *Server) apiPutTierConfig(w http.ResponseWriter, r *http.Request) {
 
 // apiTierRun answers POST /api/v1/models/tiers/run.
 type apiTierRun struct {
-	Points  *store.PointsRun  `json:"points"`
-	Changed int               `json:"changed"`
-	Tiers   []store.TierCount `json:"tiers"`
+	Points *store.PointsRun `json:"points"`
+	*model.TierRun
+	Tiers []store.TierCount `json:"tiers"`
 }
 
 // apiRunTiers brings points up to date (orders, events, expiry), since the balance is an input
@@ -76,7 +76,27 @@ func runTiersAndPoints(ctx context.Context, st *store.Store) (*apiTierRun, error
 	if err != nil {
 		return nil, err
 	}
-	return &apiTierRun{Points: pts, Changed: run.Changed, Tiers: counts}, nil
+	return &apiTierRun{Points: pts, TierRun: run, Tiers: counts}, nil
+}
+
+// apiPreviewTiers answers what a tier run with the configuration in the body would do now,
+// writing nothing (the body is not saved).
+func (s *Server) apiPreviewTiers(w http.ResponseWriter, r *http.Request) {
+	var cfg model.TierConfig
+	if !decodeJSON(w, r, apiBodyLimit, &cfg) {
+		return
+	}
+	cfg.Normalize()
+	run, err := model.PreviewTiers(r.Context(), s.Store, cfg, s.Store.Now())
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	tiers := make([]store.TierCount, len(cfg.Tiers))
+	for i, t := range cfg.Tiers {
+		tiers[i] = store.TierCount{Tier: t.Name, Count: run.Counts[i]}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tiers": tiers, "promoted": run.Promoted, "demoted": run.Demoted, "held": run.Held, "placed": run.Placed})
 }
 
 func (s *Server) apiGetTiers(w http.ResponseWriter, r *http.Request) {

@@ -64,6 +64,12 @@ func TestTiersPointsAndGatesAPI(t *testing.T) {
 		}
 		e.must(http.StatusOK, "PUT", "/api/v1/models/tiers/config", e.opKey, cfg)
 
+		if r := e.call("POST", "/api/v1/models/tiers/preview", e.opKey, map[string]any{"tiers": []any{map[string]any{"name": "普通"}}, "window_days": 30}); r.Code != http.StatusUnprocessableEntity || r.field(t) != "tiers" {
+			t.Fatalf("preview of one tier: %d %s", r.Code, r.Body)
+		}
+		if pv := e.must(http.StatusOK, "POST", "/api/v1/models/tiers/preview", e.opKey, cfg); pv["placed"].(float64) != 5 || len(pv["tiers"].([]any)) != 4 {
+			t.Fatalf("preview %v", pv)
+		}
 		run := e.must(http.StatusOK, "POST", "/api/v1/models/tiers/run", e.opKey, nil)
 		if run["changed"].(float64) != 5 || run["points"].(map[string]any)["order_entries"].(float64) != 3 {
 			t.Fatalf("run %v", run)
