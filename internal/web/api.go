@@ -149,6 +149,7 @@ var apiRoutes = []apiRoute{
 	{"GET", "/api/v1/models/tiers/config", "getTierConfig", (*Server).apiGetTierConfig, modelOperators, false},
 	{"PUT", "/api/v1/models/tiers/config", "putTierConfig", (*Server).apiPutTierConfig, modelOperators, false},
 	{"POST", "/api/v1/models/tiers/run", "runTiers", (*Server).apiRunTiers, modelOperators, false},
+	{"POST", "/api/v1/models/tiers/preview", "previewTiers", (*Server).apiPreviewTiers, modelOperators, false},
 	{"GET", "/api/v1/models/tiers", "getTiers", (*Server).apiGetTiers, readers, false},
 	{"GET", "/api/v1/models/points/config", "getPointsConfig", (*Server).apiGetPointsConfig, modelOperators, false},
 	{"PUT", "/api/v1/models/points/config", "putPointsConfig", (*Server).apiPutPointsConfig, modelOperators, false},
