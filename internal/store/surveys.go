@@ -450,15 +450,16 @@ func (s *Store) SubmitSurvey(ctx context.Context, sub Submission) (*SubmitResult
 		if _, err := tx.exec(`UPDATE surveys SET responses = responses + 1, respondents = respondents + ? WHERE id = ?`, newRespondent, sv.ID); err != nil {
 			return err
 		}
+		props := sv.EventProperties(sub.Answers)
+		for k, v := range map[string]any{"survey_id": sv.ID, "survey_title": sv.Title, "response_id": res.ResponseID, "answers": eff.Values, "via": via} {
+			props[k] = v
+		}
 		ev := &event.Event{
 			MessageID:  fmt.Sprintf("survey:%d:response:%d", sv.ID, res.ResponseID),
 			CustomerID: res.CustomerID,
 			Type:       "track",
 			Name:       survey.EventName,
-			Properties: map[string]any{
-				"survey_id": sv.ID, "survey_title": sv.Title, "response_id": res.ResponseID,
-				"answers": eff.Values, "via": via,
-			},
+			Properties: props,
 			Context:    map[string]any{"ip": sub.IP},
 			Timestamp:  now,
 			ReceivedAt: now,

@@ -410,3 +410,37 @@ func (q *Question) mapInto(p *customer.Patch, a Answer, attrType func(string) (c
 	p.Attrs[key] = v
 	return nil
 }
+
+// EventProperties are the answers as top-level event properties, which tag rules and segment
+// event conditions compare (they read top-level keys): "answer.<question id>" holds what
+// Display shows (a multiple choice's labels joined with 、, so `contains` finds one), and for
+// choice questions "choice.<question id>" holds the chosen option's id (single) or
+// "choice.<question id>.<option id>" is true for each chosen option (multiple). Option ids
+// stay put when labels are reworded, so rules on them keep working.
+func (d *Definition) EventProperties(a Answers) map[string]any {
+	out := map[string]any{}
+	for i := range d.Questions {
+		q := &d.Questions[i]
+		ans, ok := a[q.ID]
+		if !ok {
+			continue
+		}
+		switch v := q.Display(ans).(type) {
+		case []string:
+			out["answer."+q.ID] = strings.Join(v, "、")
+		default:
+			out["answer."+q.ID] = v
+		}
+		switch q.Type {
+		case Single:
+			if len(ans.Choices) == 1 {
+				out["choice."+q.ID] = ans.Choices[0]
+			}
+		case Multiple:
+			for _, c := range ans.Choices {
+				out["choice."+q.ID+"."+c] = true
+			}
+		}
+	}
+	return out
+}

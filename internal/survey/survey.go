@@ -193,6 +193,8 @@ func (s *Survey) Accepting(now time.Time) (bool, string) {
 }
 
 // EventName is the event recorded for every stored response, with properties survey_id,
-// survey_title, response_id and answers (question id → answer: the label of a single choice,
-// the labels of a multiple choice, the number, date, text, region or phone).
+// survey_title, response_id, via (link or phone), answers (question id → answer: the label of a
+// single choice, the labels of a multiple choice, the number, date, text, region or phone) and
+// the flat keys of EventProperties ("answer.skin", "choice.skin", "choice.hobbies.yoga") that
+// tag rules and segments compare.
 const EventName = "Survey Answered"

@@ -178,6 +178,16 @@ func TestDecodeAndEffects(t *testing.T) {
 	if e.Values["gender"] != "女" || e.Values["nps"] != 9.0 || e.Values["where"] != "广东省深圳市" {
 		t.Fatalf("values %v", e.Values)
 	}
+	props := d.EventProperties(a)
+	for k, v := range map[string]any{"answer.gender": "女", "choice.gender": "f", "answer.hobbies": "跑步、瑜伽", "choice.hobbies.run": true,
+		"choice.hobbies.yoga": true, "answer.height": 168.5, "answer.where": "广东省深圳市", "choice.inc": "hi", "answer.tel": "13800138000"} {
+		if props[k] != v {
+			t.Errorf("event property %s = %v, want %v", k, props[k], v)
+		}
+	}
+	if _, ok := props["choice.hobbies.read"]; ok {
+		t.Error("an option not chosen is in the event")
+	}
 }
 
 func TestDecodeRefuses(t *testing.T) {

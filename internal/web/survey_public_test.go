@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/siyu-scrm/siyu/internal/customer"
+	"github.com/siyu-scrm/siyu/internal/segment"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
 	"github.com/siyu-scrm/siyu/internal/survey"
@@ -414,4 +415,39 @@ func TestSurveyPublicLanguage(t *testing.T) {
 	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 		t.Fatalf("CSP %q", csp)
 	}
+}
+
+// The Survey Answered event goes through the tag rules as ingested events do: a rule on the
+// chosen option (its flat property choice.<question>) tags the respondent in the same
+// transaction.
+func TestSurveyAnswerRunsEventTagRules(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		e := newSurveyEnv(t, st, survey.ByLink)
+		ctx := context.Background()
+		g := &tag.Group{Name: "肤质标签", Kind: tag.Attribute}
+		if err := st.CreateTagGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		oily := &tag.Tag{GroupID: g.ID, Name: "油皮"}
+		if err := st.CreateTag(ctx, oily); err != nil {
+			t.Fatal(err)
+		}
+		rule := &tag.Rule{Name: "问卷油皮", Enabled: true, Trigger: tag.Trigger{Kind: tag.OnEvent, Event: &tag.EventTrigger{Name: survey.EventName,
+			Where: []segment.PropCond{{Prop: "choice.skin", Cmp: "eq", Value: "oily"}, {Prop: "choice.hobbies.yoga", Cmp: "eq", Value: true}}}},
+			Actions: tag.Actions{Add: []int64{oily.ID}}}
+		if err := st.CreateTagRule(ctx, rule, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.do("POST", e.link(e.alice), "", goodForm); r.Code != http.StatusSeeOther {
+			t.Fatalf("submit: %d", r.Code)
+		}
+		if got := e.tagsOf(e.alice); !slices.Contains(got, oily.ID) {
+			t.Fatalf("alice's tags %v lack the rule's 油皮 %d", got, oily.ID)
+		}
+		evts, _ := st.CustomerEvents(ctx, e.alice, time.Time{}, 5)
+		p := evts[0].Properties
+		if p["answer.hobbies"] != "瑜伽、跑步" || p["choice.gender"] != "f" || p["answer.where"] != "广东省深圳市" || p["answer.height"] != 165.0 {
+			t.Fatalf("flat properties %v", p)
+		}
+	})
 }
