@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/siyu-scrm/siyu/internal/audit"
+	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/ownership"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
@@ -256,23 +257,6 @@ type apiClaimBudget struct {
 
 var poolParams = map[string]bool{"q": true, "source": true, "sort": true, "order": true, "cursor": true, "limit": true, "count": true}
 
-// maskPhone keeps a phone's first three and last four digits (138****5678).
-func maskPhone(p string) string {
-	if len(p) < 8 {
-		return strings.Repeat("*", len(p))
-	}
-	return p[:3] + strings.Repeat("*", len(p)-7) + p[len(p)-4:]
-}
-
-// maskEmail keeps an email's first letter and its domain (z***@example.com).
-func maskEmail(e string) string {
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 {
-		return strings.Repeat("*", len(e))
-	}
-	return e[:1] + "***" + e[at:]
-}
-
 func (s *Server) apiListPool(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for name := range q {
@@ -329,7 +313,7 @@ func (s *Server) apiListPool(w http.ResponseWriter, r *http.Request) {
 	refs := s.staffRefs(r)
 	out := apiPool{Customers: make([]apiPoolEntry, 0, len(page.Customers)), NextCursor: page.NextCursor}
 	for _, c := range page.Customers {
-		e := apiPoolEntry{ID: c.ID, Name: c.Name, Gender: c.Gender, Region: c.Region, Source: c.Source, Phone: maskPhone(c.Phone), Email: maskEmail(c.Email),
+		e := apiPoolEntry{ID: c.ID, Name: c.Name, Gender: c.Gender, Region: c.Region, Source: c.Source, Phone: customer.MaskPhone(c.Phone), Email: customer.MaskEmail(c.Email),
 			CreatedAt: c.CreatedAt, LastSeenAt: c.LastSeenAt, PooledAt: entries[c.ID].PooledAt}
 		if e.LastOwner, err = refs.ref(entries[c.ID].LastOwner); err != nil {
 			s.writeStoreError(w, r, err)

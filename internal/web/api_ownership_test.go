@@ -125,8 +125,35 @@ func TestAPIOwnerAssignAndHistory(t *testing.T) {
 		if owned[e.sales.ID] != 4 || owned[e.operator.ID] != 2 {
 			t.Fatalf("owned %v, want 4 and 2 (weights 2:1)", owned)
 		}
-		if page, _ := st.ListAudit(e.ctx, store.AuditQuery{Action: audit.OwnerBulkSet}); len(page.Entries) != 1 {
-			t.Fatalf("%d bulk owner audit entries, want 1", len(page.Entries))
+		// A segment: the customers whose source is 门店 go to the operator.
+		var shop []int64
+		for i := 0; i < 3; i++ {
+			shop = append(shop, e.create(e.opKey, map[string]any{"identities": []any{map[string]any{"kind": "user_id", "value": fmt.Sprint("shop", i)}}, "source": "门店"}))
+		}
+		v = e.must(http.StatusOK, "POST", "/api/v1/customers/owner", e.opKey, map[string]any{"segment": map[string]any{"field": "source", "cmp": "eq", "value": "门店"}, "owner_id": e.operator.ID})
+		if v["changed"] != float64(3) {
+			t.Fatalf("bulk by segment: %v", v)
+		}
+		for _, id := range shop {
+			if c, _ := st.Customer(e.ctx, id); c.OwnerID != e.operator.ID {
+				t.Fatalf("segment member %d not assigned", id)
+			}
+		}
+		for _, tc := range []struct {
+			body  map[string]any
+			field string
+		}{
+			{map[string]any{"segment": map[string]any{"field": "nope", "cmp": "eq", "value": 1}, "owner_id": e.operator.ID}, "segment"},
+			{map[string]any{"segment_id": 999, "owner_id": e.operator.ID}, "segment_id"},
+			{map[string]any{"customers": many, "segment_id": 1, "owner_id": e.operator.ID}, "customers"},
+			{map[string]any{"customers": many}, "owner_id"},
+		} {
+			if r := e.call("POST", "/api/v1/customers/owner", e.opKey, tc.body); r.Code != 422 || !strings.HasPrefix(r.field(t), tc.field) {
+				t.Errorf("%v: %d %s, want 422 on %s", tc.body, r.Code, r.Body, tc.field)
+			}
+		}
+		if page, _ := st.ListAudit(e.ctx, store.AuditQuery{Action: audit.OwnerBulkSet}); len(page.Entries) != 2 {
+			t.Fatalf("%d bulk owner audit entries, want 2", len(page.Entries))
 		}
 	})
 }

@@ -75,7 +75,7 @@ func (s *Server) poolPage(w http.ResponseWriter, r *http.Request) {
 	}
 	refs := s.staffRefs(r)
 	for _, c := range page.Customers {
-		row := poolRow{apiPoolEntry: apiPoolEntry{ID: c.ID, Name: c.Name, Region: c.Region, Source: c.Source, Phone: maskPhone(c.Phone),
+		row := poolRow{apiPoolEntry: apiPoolEntry{ID: c.ID, Name: c.Name, Region: c.Region, Source: c.Source, Phone: customer.MaskPhone(c.Phone),
 			CreatedAt: c.CreatedAt, LastSeenAt: c.LastSeenAt, PooledAt: entries[c.ID].PooledAt}}
 		ref, err := refs.ref(entries[c.ID].LastOwner)
 		if err != nil {
