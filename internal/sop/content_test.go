@@ -92,6 +92,9 @@ func TestStepsUsePublishedContent(t *testing.T) {
 		if atts, _ := st.TouchAttachments(ctx, ts[0].ID); len(atts) != 0 {
 			t.Fatalf("a step without content carries %+v", atts)
 		}
+		if m, err := st.TouchesAttachments(ctx, []int64{ts[0].ID, ts[1].ID}); err != nil || len(m) != 1 || len(m[ts[1].ID]) != 1 {
+			t.Fatalf("inbox attachments %+v %v", m, err)
+		}
 
 		// Usage and conversion: the task done, an order two days later.
 		if _, err := f.svc.FinishTask(ctx, ts[1].ID, 0, false, ""); err != nil {

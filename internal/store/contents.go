@@ -765,3 +765,32 @@ func rowsOf[T any](scan func(sc interface{ Scan(...any) error }) (T, error)) fun
 func contentLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
+
+// TouchesAttachments returns the attachments of the touches among ids that carry any, by
+// touch id, in one query (a task inbox page).
+func (s *Store) TouchesAttachments(ctx context.Context, ids []int64) (map[int64][]Attachment, error) {
+	out := map[int64][]Attachment{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT touch_id, attachments FROM touch_contents WHERE touch_id IN (`+inList(len(ids))+`)`), idArgs(ids)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var raw string
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, err
+		}
+		var atts []Attachment
+		if err := json.Unmarshal([]byte(raw), &atts); err != nil {
+			return nil, fmt.Errorf("touch %d attachments: %w", id, err)
+		}
+		if len(atts) > 0 {
+			out[id] = atts
+		}
+	}
+	return out, rows.Err()
+}

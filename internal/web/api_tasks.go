@@ -39,7 +39,26 @@ func (s *Server) apiListTasks(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"state": state, "tasks": tasks})
+	// A task made from a content-library item carries its attachments (images, links,
+	// mini-program cards) for the staff member to send with the text.
+	ids := make([]int64, len(tasks))
+	for i, t := range tasks {
+		ids[i] = t.ID
+	}
+	atts, err := s.Store.TouchesAttachments(r.Context(), ids)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	type task struct {
+		*store.Touch
+		Attachments []store.Attachment `json:"attachments,omitempty"`
+	}
+	out := make([]task, len(tasks))
+	for i, t := range tasks {
+		out[i] = task{Touch: t, Attachments: atts[t.ID]}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"state": state, "tasks": out})
 }
 
 func (s *Server) finishTask(w http.ResponseWriter, r *http.Request, skipped bool) {
