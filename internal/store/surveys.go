@@ -145,6 +145,16 @@ func (s *Store) UpdateSurvey(ctx context.Context, sv *survey.Survey) error {
 		if err := tx.checkSurvey(&sv.Definition); err != nil {
 			return err
 		}
+		if old.Responses > 0 {
+			// Stored answers are read by their question's type: a question that has answers
+			// keeps it (ask the new question under a new id).
+			for i, q := range sv.Questions {
+				if was := old.Question(q.ID); was != nil && was.Type != q.Type {
+					return &customer.FieldError{Field: fmt.Sprintf("questions[%d].type", i),
+						Reason: fmt.Sprintf("question %q was %s and the survey has %d responses: keep its type, or add a new question with another id", q.ID, was.Type, old.Responses)}
+				}
+			}
+		}
 		spec, err := json.Marshal(sv.Definition)
 		if err != nil {
 			return err

@@ -229,6 +229,10 @@ func TestSurveyRepeatAndClosed(t *testing.T) {
 		if n, r := surveyCount(t, s, fx.sv.ID); n != 1 || r != 1 || len(evts) != 1 {
 			t.Fatalf("counts %d %d, events %d", n, r, len(evts))
 		}
+		// A question with answers keeps its type.
+		fx.sv.Questions[7].Type = survey.Number
+		wantField(t, s.UpdateSurvey(ctx, fx.sv), "questions[7].type")
+		fx.sv.Questions[7].Type = survey.Text
 		// Allowing repeats: the same customer answers again; one respondent, two responses.
 		fx.sv.AllowRepeat = true
 		if err := s.UpdateSurvey(ctx, fx.sv); err != nil {
