@@ -450,7 +450,7 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 	written := 0
 	err := s.InTx(ctx, func(tx *Tx) error {
 		written = 0
-		type seen struct{ initial, total, lot int64 }
+		type seen struct{ initial, total, lot, expires int64 }
 		have := map[string]*seen{}
 		for start := 0; start < len(orders); start += inChunk {
 			part := orders[start:min(start+inChunk, len(orders))]
@@ -458,14 +458,14 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 			for i, o := range part {
 				args[i] = orderRef(o.id)
 			}
-			rows, err := tx.query(`SELECT ref, idem_key, delta, id FROM points_ledger WHERE ref <> '' AND ref IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
+			rows, err := tx.query(`SELECT ref, idem_key, delta, id, COALESCE(expires_at, 0) FROM points_ledger WHERE ref <> '' AND ref IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
 				var ref, key string
-				var delta, id int64
-				if err := rows.Scan(&ref, &key, &delta, &id); err != nil {
+				var delta, id, expires int64
+				if err := rows.Scan(&ref, &key, &delta, &id, &expires); err != nil {
 					rows.Close()
 					return err
 				}
@@ -476,7 +476,7 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 				}
 				x.total += delta
 				if key == ref {
-					x.initial, x.lot = delta, id
+					x.initial, x.lot, x.expires = delta, id, expires
 				}
 			}
 			rows.Close()
@@ -514,6 +514,9 @@ func (s *Store) earnOrders(ctx context.Context, cfg *model.PointsConfig, orders 
 						Reason: "退款扣回积分", Ref: ref, Key: ref + "@" + strconv.FormatInt(kept, 10), At: now}
 				}
 				continue
+			}
+			if x.expires != 0 && x.expires <= ms(now) {
+				continue // the order's points have expired: a late refund takes nothing back
 			}
 			if kept := model.KeptPoints(x.initial, o.amount, net); kept != x.total {
 				reversals = append(reversals, &model.PointsEntry{CustomerID: o.customer, Delta: kept - x.total, Kind: model.PointsEarn, Rule: model.OrderRule,

@@ -141,11 +141,22 @@ func TestPointsFromOrdersAndRefunds(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkPoints(t, s, 1, 30)
+		// A refund after the order's points expired takes nothing back.
+		clk.add(366 * 24 * time.Hour)
+		if _, err = s.RunPoints(ctx, cfg, s.Now()); err != nil {
+			t.Fatal(err)
+		}
+		checkPoints(t, s, 2, 0) // d and f expired
+		refund(t, s, "d", 0)
+		if run, err = s.RunPoints(ctx, cfg, s.Now()); err != nil || run.OrderEntries != 0 {
+			t.Fatalf("late refund run %+v, %v; want nothing written", run, err)
+		}
+		checkPoints(t, s, 2, 0)
 		ledger, err := s.PointsLedger(ctx, 1, 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ledger) != 5 || ledger[0].Ref == "" || ledger[0].Delta != 80 || ledger[1].Delta != -61 || ledger[2].Kind != model.PointsSpend {
+		if len(ledger) != 6 || ledger[0].Kind != model.PointsExpire || ledger[1].Delta != 80 || ledger[2].Delta != -61 || ledger[3].Kind != model.PointsSpend {
 			t.Fatalf("ledger %+v", ledger)
 		}
 	})
