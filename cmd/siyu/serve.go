@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.L
 	go feed.Follow(ctx, changeFeedInterval, log)
 	engine := startAudience(ctx, st, log)
 	go segmentsvc.New(st, engine, log).Run(ctx) // daily segment counts for the count history
-	srv := &web.Server{Store: st, Audience: engine, Log: log, SecureCookies: cfg.SecureCookies, Version: version}
+	srv := &web.Server{Store: st, Audience: engine, Log: log, SecureCookies: cfg.SecureCookies, Version: version, BaseURL: cfg.BaseURL}
 	srv.Security, err = securityConfig(cfg)
 	if err != nil {
 		return err
@@ -220,7 +220,8 @@ func securityConfig(cfg *config.Config) (web.SecurityConfig, error) {
 		return web.SecurityConfig{}, err
 	}
 	sc := web.SecurityConfig{TrustedProxies: proxies, SessionIdle: cfg.Security.SessionIdle, SessionMax: cfg.Security.SessionMax,
-		IngestRate: cfg.Security.IngestRate, PublicRate: cfg.Security.PublicRate, TOTPIssuer: cfg.Security.TOTPIssuer}
+		IngestRate: cfg.Security.IngestRate, PublicRate: cfg.Security.PublicRate, TOTPIssuer: cfg.Security.TOTPIssuer,
+		LoginAttempts: cfg.Security.LoginAttempts}
 	if sc.SessionIdle == 0 {
 		sc.SessionIdle = -1 // 0 in the settings means no idle limit
 	}

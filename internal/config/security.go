@@ -18,6 +18,7 @@ type Security struct {
 	IngestRate     float64       // SIYU_INGEST_RATE: requests per second per write key on /v1 (default 1000; 0: no limit)
 	PublicRate     float64       // SIYU_PUBLIC_RATE: requests per second per client address on public pages (default 2)
 	TOTPIssuer     string        // SIYU_TOTP_ISSUER: the name authenticator apps show (default siyu)
+	LoginAttempts  int           // SIYU_LOGIN_ATTEMPTS: sign-in attempts per minute per client address and per login (default 10)
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -51,6 +52,11 @@ func (s *Security) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.TrustedProxies, "trusted-proxies", env("SIYU_TRUSTED_PROXIES", ""), "comma-separated reverse proxy addresses or CIDRs whose X-Forwarded-For is believed, e.g. 127.0.0.1,10.0.0.0/8 (env SIYU_TRUSTED_PROXIES)")
 	fs.Float64Var(&s.IngestRate, "ingest-rate", envFloat("SIYU_INGEST_RATE", 1000), "requests per second one write key may send to /v1 (burst twice that); 0: no limit (env SIYU_INGEST_RATE)")
 	fs.Float64Var(&s.PublicRate, "public-rate", envFloat("SIYU_PUBLIC_RATE", 2), "requests per second one client address may make to public pages (burst 20) (env SIYU_PUBLIC_RATE)")
+	la, err := strconv.Atoi(env("SIYU_LOGIN_ATTEMPTS", "10"))
+	if err != nil {
+		la = -1
+	}
+	fs.IntVar(&s.LoginAttempts, "login-attempts", la, "sign-in attempts per minute per client address and per login (env SIYU_LOGIN_ATTEMPTS)")
 	fs.StringVar(&s.TOTPIssuer, "totp-issuer", env("SIYU_TOTP_ISSUER", "siyu"), "the name authenticator apps show for siyu, e.g. your company (env SIYU_TOTP_ISSUER)")
 }
 
@@ -64,6 +70,8 @@ func (s *Security) validate() error {
 		return fmt.Errorf("--session-max (SIYU_SESSION_MAX) must be a duration of at least 1m, such as 168h")
 	case s.IngestRate < 0:
 		return fmt.Errorf("--ingest-rate (SIYU_INGEST_RATE) must be a number of requests per second, 0 for no limit")
+	case s.LoginAttempts < 1:
+		return fmt.Errorf("--login-attempts (SIYU_LOGIN_ATTEMPTS) must be a positive number of attempts per minute")
 	case s.PublicRate <= 0:
 		return fmt.Errorf("--public-rate (SIYU_PUBLIC_RATE) must be a positive number of requests per second")
 	case strings.TrimSpace(s.TOTPIssuer) == "" || strings.Contains(s.TOTPIssuer, ":"):

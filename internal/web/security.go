@@ -42,6 +42,9 @@ type SecurityConfig struct {
 	PublicBurst int
 	// TOTPIssuer names siyu in authenticator apps (default "siyu"; a company's name is nicer).
 	TOTPIssuer string
+	// LoginAttempts is how many sign-in attempts (passwords and second factors) one client
+	// address, and one login, may make per minute (default 10).
+	LoginAttempts int
 }
 
 func (c *SecurityConfig) defaults() {
@@ -65,6 +68,9 @@ func (c *SecurityConfig) defaults() {
 	}
 	if c.TOTPIssuer == "" {
 		c.TOTPIssuer = "siyu"
+	}
+	if c.LoginAttempts <= 0 {
+		c.LoginAttempts = 10
 	}
 }
 

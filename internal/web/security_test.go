@@ -807,3 +807,18 @@ func TestWeComSecretChangeIsAuditedWithoutValues(t *testing.T) {
 		t.Fatalf("after clearing: %v", v)
 	}
 }
+
+// BenchmarkKeyedLimiter is the per-request cost of a rate limit (ingestion, public pages),
+// over 10,000 distinct keys.
+func BenchmarkKeyedLimiter(b *testing.B) {
+	l := newKeyedLimiter(1e9, 1e9)
+	keys := make([]string, 10_000)
+	for i := range keys {
+		keys[i] = fmt.Sprint(i)
+	}
+	i := 0
+	for b.Loop() {
+		l.Allow(keys[i%len(keys)])
+		i++
+	}
+}

@@ -80,8 +80,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.metrics = newMetrics(s.Registry)
 	s.Registry.Register(newOpsCollector(s)) // a registry shared by several servers keeps the first
-	s.limiter = newLoginLimiter(10, time.Minute)
 	s.Security.defaults()
+	s.limiter = newLoginLimiter(s.Security.LoginAttempts, time.Minute)
 	s.publicLimiter = newKeyedLimiter(s.Security.PublicRate, s.Security.PublicBurst)
 	if s.Security.IngestRate > 0 {
 		s.ingestLimiter = newKeyedLimiter(s.Security.IngestRate, s.Security.IngestBurst)
