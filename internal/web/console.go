@@ -62,7 +62,7 @@ var sections = []section{
 	{Key: "tasks", URL: "/tasks", Icon: "check", Soon: true},
 	{Key: "content", URL: "/content", Icon: "file", Roles: contentReaders},
 	{Key: "channel_codes", URL: "/channel-codes", Icon: "spark", Roles: channelOperators},
-	{Key: "analytics", URL: "/analytics", Icon: "chart", Soon: true},
+	{Key: "analytics", URL: "/analytics", Icon: "chart", Roles: analyticsReaders},
 	{Key: "settings", URL: "/settings", Icon: "gear", Roles: []staff.Role{staff.Admin}},
 }
 
@@ -82,6 +82,7 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	handle("GET /lang", s.switchLang)
 	handle("GET /{$}", s.page(s.home))
 	handle("GET /reports/weekly", s.console(s.weeklyReportPage, analyticsReaders...))
+	handle("GET /analytics", s.page(s.analyticsPage, analyticsReaders...))
 	mux.HandleFunc("GET /reports/weekly.css", weeklyReportCSS)
 	handle("GET /customers", s.page(s.customersPage))
 	handle("GET /customers/{id}", s.page(s.customerPage))
@@ -333,7 +334,7 @@ func (s *Server) comingSoon(sec section) http.HandlerFunc {
 }
 
 // consolePages are the page templates; each is parsed together with the layout.
-var consolePages = []string{"content_list", "content_item", "personas", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
+var consolePages = []string{"analytics", "content_list", "content_item", "personas", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
 	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete",
 	"surveys", "survey_edit", "survey_results", "pool", "departments", "roles", "role"}
 
