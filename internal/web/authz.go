@@ -54,6 +54,7 @@ var routeAreas = map[string]staff.Area{
 	"cohorts":         staff.AreaAnalytics,
 	"funnels":         staff.AreaAnalytics,
 	"goals":           staff.AreaAnalytics,
+	"reports":         staff.AreaAnalytics,
 	"settings":        staff.AreaSettings,
 	"keys":            staff.AreaSettings,
 	"wecom":           staff.AreaSettings,
@@ -82,6 +83,8 @@ var routeOverrides = map[string]staff.Permission{
 	"PUT /api/v1/pool/config":          staff.Perm(staff.AreaCustomers, staff.Assign),
 	"POST /api/v1/pool/claim":          staff.Perm(staff.AreaCustomers, staff.Edit),
 	"POST /api/v1/pool/release":        staff.Perm(staff.AreaCustomers, staff.Edit),
+	// The weekly report's recipients and schedule are set by those who edit analytics.
+	"GET /api/v1/reports/weekly/settings": staff.Perm(staff.AreaAnalytics, staff.Edit),
 	// Channel codes carry the WeCom contact-me configuration: managed by their editors.
 	"GET /api/v1/channel-codes":            staff.Perm(staff.AreaEngage, staff.Edit),
 	"GET /api/v1/channel-codes/{id}":       staff.Perm(staff.AreaEngage, staff.Edit),

@@ -175,6 +175,7 @@ var apiExpect = map[string]who{
 	"GET /api/v1/models/tiers/config":            AO,
 	"PUT /api/v1/models/tiers/config":            AO,
 	"POST /api/v1/models/tiers/run":              AO,
+	"POST /api/v1/models/tiers/preview":          AO,
 	"GET /api/v1/models/tiers":                   AOS,
 	"GET /api/v1/models/points/config":           AO,
 	"PUT /api/v1/models/points/config":           AO,
@@ -193,6 +194,10 @@ var apiExpect = map[string]who{
 	"GET /api/v1/metrics":                        AOS,
 	"GET /api/v1/cohorts":                        AOS,
 	"POST /api/v1/funnels":                       AOS,
+	"GET /api/v1/reports/weekly":                 AOS,
+	"GET /api/v1/reports/weekly/settings":        AO,
+	"PUT /api/v1/reports/weekly/settings":        AO,
+	"POST /api/v1/reports/weekly/send":           AO,
 	"GET /api/v1/goals":                          AOS,
 	"POST /api/v1/goals":                         AO,
 	"GET /api/v1/goals/{id}":                     AOS,
@@ -349,7 +354,11 @@ var consoleExpect = map[string]who{
 	"POST /channel-codes/{id}/delete":              AO,
 	"GET /pool":                                    AOS,
 	"POST /pool/claim":                             AOS,
+	"GET /transfers":                               AO,
+	"POST /transfers":                              AO,
+	"GET /transfers/{id}":                          AO,
 	"GET /analytics":                               AOS,
+	"GET /reports/weekly":                          AOS,
 }
 
 // routeKey is how the tables name a route.

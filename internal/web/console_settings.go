@@ -15,6 +15,7 @@ import (
 
 // keysData is the keys page.
 type keysData struct {
+	teamChoices
 	Keys      []*staff.Key
 	Roles     []staff.Role
 	Scopes    []staff.KeyScope
@@ -42,6 +43,10 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	d.Keys, d.Roles, d.Scopes = keys, staff.Roles, []staff.KeyScope{staff.ScopeRead, staff.ScopeWrite, staff.ScopeAdmin}
+	if d.teamChoices, err = s.teamChoices(r, v); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	if d.Form.Kind == "" {
 		d.Form.Kind = string(staff.WriteKey)
 	}
@@ -129,6 +134,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 
 // staffData is the staff list with its create form.
 type staffData struct {
+	teamChoices
 	Staff []*staff.Staff
 	Roles []staff.Role
 	Form  staffForm
@@ -137,6 +143,7 @@ type staffData struct {
 
 type staffForm struct {
 	Login, Name, Email, Department, Role string
+	DepartmentID                         int64
 }
 
 func (s *Server) renderStaff(w http.ResponseWriter, r *http.Request, status int, v *view, d staffData) {
@@ -146,6 +153,10 @@ func (s *Server) renderStaff(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	d.Staff, d.Roles = all, staff.Roles
+	if d.teamChoices, err = s.teamChoices(r, v); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	if d.Form.Role == "" {
 		d.Form.Role = string(staff.Sales)
 	}
@@ -172,7 +183,9 @@ func fieldErrorKey(err error) (string, bool) {
 func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) {
 	form := staffForm{Login: r.PostFormValue("login"), Name: r.PostFormValue("name"), Email: strings.TrimSpace(r.PostFormValue("email")),
 		Department: strings.TrimSpace(r.PostFormValue("department")), Role: r.PostFormValue("role")}
-	m := &staff.Staff{Login: form.Login, Name: form.Name, Email: form.Email, Department: form.Department, Role: staff.Role(form.Role)}
+	m := &staff.Staff{Login: form.Login, Name: form.Name, Email: form.Email, Role: staff.Role(form.Role)}
+	formDepartment(r, m)
+	form.DepartmentID = m.DepartmentID
 	err := s.Store.CreateStaff(r.Context(), m, r.PostFormValue("password"))
 	if key, ok := fieldErrorKey(err); ok {
 		v := s.settingsView(w, r, "staff.title")
@@ -191,6 +204,7 @@ func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) {
 
 // staffEditData is one staff member's page: profile, role, access and password.
 type staffEditData struct {
+	teamChoices
 	M     *staff.Staff
 	Roles []staff.Role
 	Self  bool
@@ -215,6 +229,10 @@ func (s *Server) renderStaffEdit(w http.ResponseWriter, r *http.Request, status 
 	v.Crumbs = []crumb{{Label: v.T("nav.settings"), URL: "/settings"}, {Label: v.T("staff.title"), URL: "/settings/staff"}, {Label: m.Name}}
 	d := staffEditData{M: m, Roles: staff.Roles, Self: m.ID == principalFrom(r).StaffID()}
 	var err error
+	if d.teamChoices, err = s.teamChoices(r, v); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	if d.TOTP, err = s.Store.TOTPState(r.Context(), m.ID); err != nil {
 		s.serverError(w, r, err)
 		return
@@ -247,8 +265,8 @@ func (s *Server) updateStaff(w http.ResponseWriter, r *http.Request) {
 	}
 	before := *m
 	m.Name, m.Email = r.PostFormValue("name"), strings.TrimSpace(r.PostFormValue("email"))
-	// The form names the department: found by name, or made at the top level.
-	m.DepartmentID, m.Department, m.Role = 0, strings.TrimSpace(r.PostFormValue("department")), staff.Role(r.PostFormValue("role"))
+	m.Role = staff.Role(r.PostFormValue("role"))
+	formDepartment(r, m)
 	m.Disabled = r.PostFormValue("disabled") == "on"
 	if m.ID == principalFrom(r).StaffID() && (m.Disabled || m.Role != staff.Admin) {
 		s.renderStaffEdit(w, r, http.StatusUnprocessableEntity, m, "staff.error.self")

@@ -293,3 +293,51 @@ func (s *Server) deleteRoleForm(w http.ResponseWriter, r *http.Request) {
 	setFlash(w, "success", "team.roles.deleted", def.Name)
 	http.Redirect(w, r, "/settings/roles", http.StatusSeeOther)
 }
+
+// roleOption is a role as the console's pickers show it.
+type roleOption struct {
+	Key  staff.Role
+	Name string
+	Hint string
+}
+
+// teamChoices are what the staff and key forms pick from: every role (built-in and custom)
+// with its name, and the departments in tree order.
+type teamChoices struct {
+	RoleOptions []roleOption
+	RoleNames   map[staff.Role]string
+	Departments []*staff.DepartmentNode
+}
+
+func (s *Server) teamChoices(r *http.Request, v *view) (teamChoices, error) {
+	out := teamChoices{RoleNames: map[staff.Role]string{}}
+	roles, err := s.Store.ListRoles(r.Context())
+	if err != nil {
+		return out, err
+	}
+	for _, d := range roles {
+		o := roleOption{Key: d.Key, Name: d.Name, Hint: d.Description}
+		if d.BuiltIn {
+			o.Name, o.Hint = v.T("role."+string(d.Key)), v.T("role_hint."+string(d.Key))
+		}
+		out.RoleOptions = append(out.RoleOptions, o)
+		out.RoleNames[d.Key] = o.Name
+	}
+	list, err := s.Store.ListDepartments(r.Context())
+	if err != nil {
+		return out, err
+	}
+	out.Departments = staff.FlattenTree(staff.DepartmentTree(list))
+	return out, nil
+}
+
+// formDepartment places m in the department a staff form chose: department_id when the form
+// has one (0: none), else the older free-text department, found by name or made.
+func formDepartment(r *http.Request, m *staff.Staff) {
+	if v, ok := r.PostForm["department_id"]; ok && len(v) > 0 {
+		m.DepartmentID, _ = strconv.ParseInt(v[0], 10, 64)
+		m.Department = ""
+		return
+	}
+	m.DepartmentID, m.Department = 0, strings.TrimSpace(r.PostFormValue("department"))
+}
