@@ -478,10 +478,12 @@ type Added struct {
 
 // OnAdded applies a code to a contact added through its state, inside the callback's
 // transaction: the add is recorded (once per callback: a retried callback changes nothing),
-// the code's tags are put on the customer and the turn moves on. It returns what must happen
-// once the transaction committed — the welcome message and pointing the contact way at the
-// next receiver — or nil. A state that is no code of siyu is nothing to do. (Source and owner
-// are applied by the worker, from the state's source and the staff member added.)
+// the code's tags are put on the customer and the turn moves on. An add already on record for
+// the same customer and staff member (WeCom's half add, then the full one) is not counted
+// again. It returns what must happen once the transaction committed — the welcome message and
+// pointing the contact way at the next receiver — or nil. A state that is no code of siyu is
+// nothing to do. (Source and owner are applied by the worker, from the state's source and the
+// staff member added.)
 func (s *Service) OnAdded(tx *store.Tx, a Added) (func(ctx context.Context), error) {
 	r, err := tx.ChannelCodeByState(a.State)
 	if err != nil || r == nil {
@@ -489,6 +491,10 @@ func (s *Service) OnAdded(tx *store.Tx, a Added) (func(ctx context.Context), err
 	}
 	c, err := Load(r)
 	if err != nil {
+		return nil, err
+	}
+	open, err := tx.OpenChannelAdd(c.ID, a.CustomerID, a.StaffID)
+	if err != nil || open {
 		return nil, err
 	}
 	rec := &store.ChannelAdd{CodeID: c.ID, EventKey: a.Key, CustomerID: a.CustomerID, StaffID: a.StaffID,

@@ -209,18 +209,27 @@ func TestChannelCodeEndToEnd(t *testing.T) {
 
 		// WeCom retries the same callback: nothing is applied twice.
 		e.deliver(wecom.Event{Event: wecom.EventExternalContact, ChangeType: wecom.AddExternalContact, UserID: "zhangsan", ExternalUserID: "wmA", State: "spring-store", WelcomeCode: "WELCOME-1"})
-		// And the channel step itself is idempotent by key (a worker re-running an event).
+		// And the channel step itself is idempotent by key (a worker re-running an event), even
+		// when the add it recorded was deleted since.
 		err = s.InTx(ctx, func(tx *store.Tx) error {
-			fn, err := e.svc.OnAdded(tx, channel.Added{Key: "k-again", State: "spring-store", CustomerID: cust, StaffID: e.staff["zhangsan"], At: e.now})
+			other, err := tx.CreateCustomer([]customer.Identity{{Kind: customer.UserID, Value: "u-again"}}, e.now)
 			if err != nil {
 				return err
 			}
-			fn2, err := e.svc.OnAdded(tx, channel.Added{Key: "k-again", State: "spring-store", CustomerID: cust, StaffID: e.staff["zhangsan"], At: e.now})
-			if fn2 != nil {
-				t.Error("a repeated add has work to do")
+			add := channel.Added{Key: "k-again", State: "spring-store", CustomerID: other, StaffID: e.staff["zhangsan"], At: e.now}
+			if _, err := e.svc.OnAdded(tx, add); err != nil {
+				return err
 			}
-			_ = fn
-			return errors.Join(err, errRollback)
+			if _, err := tx.MarkChannelDeleted(other, e.staff["zhangsan"], e.now); err != nil {
+				return err
+			}
+			if fn, err := e.svc.OnAdded(tx, add); err != nil || fn != nil {
+				t.Errorf("a repeated add has work to do (%v)", err)
+			}
+			if open, _ := tx.OpenChannelAdd(c.ID, other, e.staff["zhangsan"]); open {
+				t.Error("a repeated add was recorded again")
+			}
+			return errRollback
 		})
 		if !errors.Is(err, errRollback) {
 			t.Fatal(err)
@@ -293,6 +302,12 @@ func TestPersonaModeAndValidation(t *testing.T) {
 		e.add("lisi", "wmP1", c.State, "")
 		if cur := e.code(c.ID).CurrentStaffID; cur != e.staff["wangwu"] {
 			t.Fatalf("persona round-robin: %d", cur)
+		}
+		// A code without verification: WeCom reports the half add, then the full one; one add.
+		e.deliver(wecom.Event{Event: wecom.EventExternalContact, ChangeType: wecom.AddHalfExternalContact, UserID: "wangwu", ExternalUserID: "wmP2", State: c.State})
+		e.add("wangwu", "wmP2", c.State, "")
+		if adds, _ := s.ChannelAdds(ctx, c.ID, 10); len(adds) != 2 {
+			t.Fatalf("half then full add counted %d times", len(adds)-1)
 		}
 
 		lib := content.NewService(s)

@@ -345,6 +345,17 @@ func (tx *Tx) RecordChannelAdd(a *ChannelAdd) (bool, error) {
 	return true, nil
 }
 
+// OpenChannelAdd reports whether a customer's add to a staff member through a code is on
+// record and not deleted since, in tx: WeCom reports one add twice for a code without
+// verification (add_half_external_contact, then add_external_contact once the staff member
+// confirms), and it counts once.
+func (tx *Tx) OpenChannelAdd(codeID, customerID, staffID int64) (bool, error) {
+	var n int
+	err := tx.row(`SELECT COUNT(*) FROM channel_code_adds WHERE code_id = ? AND customer_id = ? AND COALESCE(staff_id, 0) = ? AND deleted_at IS NULL`,
+		codeID, customerID, staffID).Scan(&n)
+	return n > 0, err
+}
+
 // ChannelAddsOn counts a code's adds on a day per receiving staff member, in tx.
 func (tx *Tx) ChannelAddsOn(codeID int64, day string) (map[int64]int, error) {
 	rows, err := tx.query(`SELECT COALESCE(staff_id, 0), COUNT(*) FROM channel_code_adds WHERE code_id = ? AND day = ? GROUP BY staff_id`, codeID, day)

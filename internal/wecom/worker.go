@@ -312,7 +312,7 @@ func (a *applier) contact() error {
 		if err := a.profile(cid, p); err != nil {
 			return err
 		}
-		if ev.State != "" && a.channels != nil && ev.ChangeType == AddExternalContact {
+		if ev.State != "" && a.channels != nil {
 			fn, err := a.channels.OnAdded(a.tx, channel.Added{Key: a.key, State: ev.State, CustomerID: cid, StaffID: staffID,
 				ExternalUserID: ev.ExternalUserID, WelcomeCode: ev.WelcomeCode, At: ev.Time()})
 			if err != nil {
