@@ -130,7 +130,7 @@ func (s *Server) apiGetRFM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run := runs[0]
-	d, err := s.Store.RFMDistribution(r.Context(), run.ID, principalFrom(r).ScopeOwnerID())
+	d, err := s.Store.RFMDistributionIn(r.Context(), run.ID, principalFrom(r).Scope())
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -157,7 +157,7 @@ func (s *Server) apiRFMMoves(w http.ResponseWriter, r *http.Request) {
 	}
 	out := apiRFMMoves{To: rfmRunInfo(runs[0]), Moves: []store.RFMMove{}}
 	if len(runs) == 2 {
-		moves, err := s.Store.RFMMoves(r.Context(), runs[1].ID, runs[0].ID, principalFrom(r).ScopeOwnerID())
+		moves, err := s.Store.RFMMovesIn(r.Context(), runs[1].ID, runs[0].ID, principalFrom(r).Scope())
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -210,12 +210,12 @@ func (s *Server) apiPareto(w http.ResponseWriter, r *http.Request) {
 type apiCustomerModels struct {
 	RFM       *apiCustomerRFM       `json:"rfm"` // null before the first RFM run
 	Lifecycle *apiCustomerLifecycle `json:"lifecycle"`
-	// Journey and AIPL: stage, entered_at and time in each stage; null before the first run.
-	Journey *apiCustomerStage `json:"journey"`
-	AIPL    *apiCustomerStage `json:"aipl"`
 	// Tier is null before the first tier run; Points are zeros before any points entry.
 	Tier   *apiCustomerTier     `json:"tier"`
 	Points *model.PointsBalance `json:"points"`
+	// Journey and AIPL: stage, entered_at and time in each stage; null before the first run.
+	Journey *apiCustomerStage `json:"journey"`
+	AIPL    *apiCustomerStage `json:"aipl"`
 }
 
 type apiCustomerRFM struct {
@@ -259,14 +259,14 @@ func (s *Server) apiGetCustomerModels(w http.ResponseWriter, r *http.Request) {
 		}
 		out.RFM = x
 	}
-	if out.Tier, out.Points, err = s.customerTierAndPoints(r, c.ID); err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
 	if out.Journey, err = s.customerStage(r.Context(), model.JourneyModel, c.ID); err == nil {
 		out.AIPL, err = s.customerStage(r.Context(), model.AIPLModel, c.ID)
 	}
 	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	if out.Tier, out.Points, err = s.customerTierAndPoints(r, c.ID); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
@@ -309,7 +309,7 @@ type apiStageCount struct {
 }
 
 func (s *Server) apiGetLifecycle(w http.ResponseWriter, r *http.Request) {
-	counts, err := s.Store.StageCounts(r.Context(), model.LifecycleModel, principalFrom(r).ScopeOwnerID())
+	counts, err := s.Store.StageCountsIn(r.Context(), model.LifecycleModel, principalFrom(r).Scope())
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
