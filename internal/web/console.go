@@ -53,6 +53,7 @@ var sections = []section{
 	{Key: "home", URL: "/", Icon: "home"},
 	{Key: "customers", URL: "/customers", Icon: "users"},
 	{Key: "pool", URL: "/pool", Icon: "globe", Roles: poolUsers},
+	{Key: "transfers", URL: "/transfers", Icon: "users", Roles: ownerAssigners},
 	{Key: "tags", URL: "/tags", Icon: "tag", Roles: tagEditors},
 	{Key: "segments", URL: "/segments", Icon: "filter", Roles: segmentOperators},
 	{Key: "models", URL: "/models", Icon: "layers", Soon: true},
@@ -336,7 +337,7 @@ func (s *Server) comingSoon(sec section) http.HandlerFunc {
 // consolePages are the page templates; each is parsed together with the layout.
 var consolePages = []string{"analytics", "content_list", "content_item", "personas", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
 	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete",
-	"surveys", "survey_edit", "survey_results", "pool", "departments", "roles", "role"}
+	"surveys", "survey_edit", "survey_results", "pool", "transfers", "transfer", "departments", "roles", "role"}
 
 // consoleTemplates parses every page once per language, with "t" bound to that language. It
 // is lazy so that a broken template fails console requests (and the console tests) loudly

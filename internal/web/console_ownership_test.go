@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/siyu-scrm/siyu/internal/customer"
+	"github.com/siyu-scrm/siyu/internal/ownership"
+	"github.com/siyu-scrm/siyu/internal/scheduler"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
@@ -55,5 +58,52 @@ func TestConsolePool(t *testing.T) {
 	e.get(writer, "/pool").want(t, http.StatusForbidden)
 	if r := e.post(sales, "/pool/claim", url.Values{"customer": {"x"}}); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad id: %d", r.StatusCode)
+	}
+}
+
+// TestConsoleTransfers starts a 离职继承 from the console, shows its progress once the
+// scheduler ran it, re-shows the form naming the problem on bad input, and keeps sales out.
+func TestConsoleTransfers(t *testing.T) {
+	st := storetest.Open(t, store.SQLite)
+	e := newConsoleEnv(t, st)
+	op := consoleSignIn(t, st, "olivia", staff.Operator)
+	sales := consoleSignIn(t, st, "sam", staff.Sales)
+	leaver := consoleSignIn(t, st, "leo", staff.Sales)
+	err := st.InTx(context.Background(), func(tx *store.Tx) error {
+		for i := 0; i < 3; i++ {
+			id, err := tx.CreateCustomer([]customer.Identity{{Kind: customer.UserID, Value: fmt.Sprint("t", i)}}, st.Now())
+			if err != nil {
+				return err
+			}
+			owner := "leo"
+			if err := tx.ApplyPatch(id, &customer.Patch{Owner: &owner}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.get(op, "/transfers").want(t, http.StatusOK, "发起客户继承", "离职继承")
+	e.get(sales, "/transfers").want(t, http.StatusForbidden)
+	e.post(op, "/transfers", url.Values{"kind": {"resigned"}, "from": {fmt.Sprint(leaver.Staff.ID)}}).want(t, http.StatusUnprocessableEntity, "successors")
+	e.post(op, "/transfers", url.Values{"kind": {"handover"}, "from": {fmt.Sprint(leaver.Staff.ID)}, "successor": {fmt.Sprint(sales.Staff.ID)}, "customers": {"1, x"}}).
+		want(t, http.StatusUnprocessableEntity, "「x」不是客户 ID")
+	r := e.post(op, "/transfers", url.Values{"kind": {"resigned"}, "from": {fmt.Sprint(leaver.Staff.ID)}, "successor": {fmt.Sprint(sales.Staff.ID)}, "note": {"离职"}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/transfers/1" {
+		t.Fatalf("start: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	e.get(op, "/transfers/1", r.cookie(flashCookie)).want(t, http.StatusOK, "已开始转移", "排队中")
+	sch := scheduler.New(st, "test", nil)
+	ownership.New(st, nil).Register(sch)
+	if _, err := sch.RunDue(context.Background(), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e.get(op, "/transfers/1").want(t, http.StatusOK, "已完成", "已转移")
+	e.get(op, "/transfers").want(t, http.StatusOK, "已转 3 · 待确认 0 · 拒绝 0")
+	e.get(op, "/transfers/99").want(t, http.StatusNotFound)
+	if owned, _ := st.OwnedCounts(context.Background(), []int64{sales.Staff.ID}); owned[sales.Staff.ID] != 3 {
+		t.Fatalf("sam owns %d customers, want 3", owned[sales.Staff.ID])
 	}
 }
