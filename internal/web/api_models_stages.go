@@ -317,7 +317,14 @@ func (s *Server) apiGetAIPL(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := apiAIPLFunnel{Funnel: make([]apiFunnelStage, len(model.AIPLStages)), Unreached: counts[model.Unreached], ComputedAt: at}
+	out := aiplFunnel(counts)
+	out.ComputedAt = at
+	writeJSON(w, http.StatusOK, out)
+}
+
+// aiplFunnel makes the funnel from the customers per AIPL stage.
+func aiplFunnel(counts map[model.Stage]int64) apiAIPLFunnel {
+	out := apiAIPLFunnel{Funnel: make([]apiFunnelStage, len(model.AIPLStages)), Unreached: counts[model.Unreached]}
 	for _, n := range counts {
 		out.Customers += n
 	}
@@ -336,7 +343,7 @@ func (s *Server) apiGetAIPL(w http.ResponseWriter, r *http.Request) {
 			out.Funnel[i].Conversion = &c
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // ratio is a/b rounded to four places.

@@ -56,7 +56,7 @@ var sections = []section{
 	{Key: "transfers", URL: "/transfers", Icon: "users", Roles: ownerAssigners},
 	{Key: "tags", URL: "/tags", Icon: "tag", Roles: tagEditors},
 	{Key: "segments", URL: "/segments", Icon: "filter", Roles: segmentOperators},
-	{Key: "models", URL: "/models", Icon: "layers", Soon: true},
+	{Key: "models", URL: "/models", Icon: "layers"},
 	{Key: "sop", URL: "/sop", Icon: "flow", Soon: true},
 	{Key: "surveys", URL: "/surveys", Icon: "clipboard", Roles: surveyEditors},
 	{Key: "broadcasts", URL: "/broadcasts", Icon: "send", Soon: true},
@@ -103,6 +103,7 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	s.routesContentConsole(handle)
 	s.routesChannelConsole(handle)
 	s.routesSurveysConsole(handle)
+	s.routesModelsConsole(handle)
 	s.routesOwnershipConsole(handle)
 	s.routesSecurityConsole(handle)
 	s.routesTeamConsole(handle)
@@ -336,7 +337,7 @@ func (s *Server) comingSoon(sec section) http.HandlerFunc {
 
 // consolePages are the page templates; each is parsed together with the layout.
 var consolePages = []string{"analytics", "content_list", "content_item", "personas", "channel_codes", "channel_code", "login", "login_2fa", "account_security", "audit", "home", "customers", "customer", "keys", "key_revoke", "staff", "staff_edit", "soon", "error",
-	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete",
+	"tags", "tags_confirm", "tag_rules", "tag_rule", "tag_rule_delete", "segments", "segment", "segment_delete", "models",
 	"surveys", "survey_edit", "survey_results", "pool", "transfers", "transfer", "departments", "roles", "role"}
 
 // consoleTemplates parses every page once per language, with "t" bound to that language. It

@@ -78,7 +78,11 @@ func Standard(st *store.Store, members model.Members) []model.Recomputer {
 			if err != nil {
 				return 0, err
 			}
-			return model.RunLifecycle(ctx, st, cfg, now)
+			n, err := model.RunLifecycle(ctx, st, cfg, now)
+			if err != nil {
+				return 0, err
+			}
+			return n, st.SetLastStageRun(ctx, &model.StageRun{Model: model.LifecycleModel, At: now, Changed: n})
 		}},
 		{Name: model.JourneyModel, Run: func(ctx context.Context, now time.Time) (int, error) {
 			run, err := RunJourney(ctx, st, members, now)
