@@ -119,8 +119,13 @@ func (s *Server) apiUpdateSurvey(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, surveyBodyLimit, &b) {
 		return
 	}
-	if b.Status == "" {
-		b.Status = survey.Draft
+	if b.Status == "" { // absent: the survey keeps its status (an edit never unpublishes by accident)
+		cur, err := s.Store.Survey(r.Context(), id)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		b.Status = cur.Status
 	}
 	sv := &survey.Survey{ID: id, Status: b.Status, Definition: b.Definition}
 	if err := s.Store.UpdateSurvey(r.Context(), sv); err != nil {
