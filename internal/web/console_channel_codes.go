@@ -11,6 +11,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
+	"github.com/siyu-scrm/siyu/internal/tag"
 )
 
 // The 渠道活码 page of the console: the codes with their adds, an editor (receivers with daily
@@ -67,8 +68,10 @@ type channelCodeData struct {
 	Receivers []receiverRow
 	StaffList []*staff.Staff
 	Personas  []*store.Persona
-	Tags      string // tag ids, comma-separated
-	Contents  string // welcome content ids, comma-separated
+	TagGroups []*tag.Group
+	Published []*store.ContentRow // what a welcome may carry
+	Tags      map[int64]bool      // the code's tags
+	Contents  map[int64]bool      // the welcome's content items
 	Stats     *channel.Stats
 	Bars      []bar
 	ChartW    int
@@ -77,24 +80,23 @@ type channelCodeData struct {
 	Error     string
 }
 
-func joinIDs(ids []int64) string {
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = strconv.FormatInt(id, 10)
+func idSet(ids []int64) map[int64]bool {
+	out := map[int64]bool{}
+	for _, id := range ids {
+		out[id] = true
 	}
-	return strings.Join(parts, ", ")
+	return out
 }
 
-func parseIDs(field, v string) ([]int64, error) {
+// formIDs reads the ids ticked in a form's checkboxes named name.
+func formIDs(r *http.Request, name string) []int64 {
 	var out []int64
-	for _, p := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '，' || r == ' ' }) {
-		id, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || id <= 0 {
-			return nil, &customer.FieldError{Field: field, Reason: "want ids separated by commas"}
+	for _, v := range r.PostForm[name] {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 {
+			out = append(out, id)
 		}
-		out = append(out, id)
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) renderChannelCode(w http.ResponseWriter, r *http.Request, status int, d *channelCodeData) {
@@ -108,6 +110,16 @@ func (s *Server) renderChannelCode(w http.ResponseWriter, r *http.Request, statu
 		s.serverError(w, r, err)
 		return
 	}
+	if d.TagGroups, err = s.Store.ListTagGroups(ctx); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pub, err := s.Store.ListContents(ctx, store.ContentFilter{Published: true, Limit: 200})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	d.Published = pub.Items
 	d.Staff = map[int64]string{}
 	caps := map[int64]int{}
 	for _, rc := range d.In.Receivers {
@@ -170,7 +182,7 @@ func (s *Server) channelCodePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := channel.Input{Name: c.Name, State: c.State, Channel: c.Channel, Campaign: c.Campaign, Source: c.Source, Status: c.Status, Spec: c.Spec}
-	s.renderChannelCode(w, r, http.StatusOK, &channelCodeData{Code: c, In: in, Tags: joinIDs(c.Spec.TagIDs), Contents: joinIDs(c.Spec.Welcome.ContentIDs)})
+	s.renderChannelCode(w, r, http.StatusOK, &channelCodeData{Code: c, In: in, Tags: idSet(c.Spec.TagIDs), Contents: idSet(c.Spec.Welcome.ContentIDs)})
 }
 
 // channelCodeSave creates (POST /channel-codes) or updates (POST /channel-codes/{id}) a code
@@ -203,17 +215,13 @@ func (s *Server) channelCodeSave(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Spec.PersonaID = 0
 	}
-	d := &channelCodeData{In: in, Tags: fv("tag_ids"), Contents: fv("content_ids")}
-	var err error
-	if in.Spec.TagIDs, err = parseIDs("tag_ids", d.Tags); err == nil {
-		if in.Spec.Welcome.ContentIDs, err = parseIDs("welcome.content_ids", d.Contents); err == nil {
-			var c *channel.Code
-			if c, err = s.channels().Save(r.Context(), id, &in, principalFrom(r).StaffID()); err == nil {
-				setFlash(w, "success", "channel.saved")
-				http.Redirect(w, r, "/channel-codes/"+strconv.FormatInt(c.ID, 10), http.StatusSeeOther)
-				return
-			}
-		}
+	in.Spec.TagIDs, in.Spec.Welcome.ContentIDs = formIDs(r, "tag"), formIDs(r, "content")
+	d := &channelCodeData{In: in, Tags: idSet(in.Spec.TagIDs), Contents: idSet(in.Spec.Welcome.ContentIDs)}
+	c, err := s.channels().Save(r.Context(), id, &in, principalFrom(r).StaffID())
+	if err == nil {
+		setFlash(w, "success", "channel.saved")
+		http.Redirect(w, r, "/channel-codes/"+strconv.FormatInt(c.ID, 10), http.StatusSeeOther)
+		return
 	}
 	d.In = in
 	if id != 0 {
