@@ -24,7 +24,7 @@ import (
 // surveyEnv is a server over a store with two customers, tags, a custom attribute and an open
 // survey, on a fake clock.
 type surveyEnv struct {
-	t        *testing.T
+	t        testing.TB
 	st       *store.Store
 	srv      *Server
 	h        http.Handler
@@ -36,7 +36,7 @@ type surveyEnv struct {
 	vip, non int64
 }
 
-func newSurveyEnv(t *testing.T, st *store.Store, identify survey.Identify) *surveyEnv {
+func newSurveyEnv(t testing.TB, st *store.Store, identify survey.Identify) *surveyEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &surveyEnv{t: t, st: st, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
@@ -450,4 +450,43 @@ func TestSurveyAnswerRunsEventTagRules(t *testing.T) {
 			t.Fatalf("flat properties %v", p)
 		}
 	})
+}
+
+// BenchmarkSurveySubmitHTTP posts full answers through the public page's handler (form
+// parsing, link check, answer checks, the store transaction, the tag-rule and SOP hooks), one
+// customer per submission, on SQLite. The submission limits are lifted for it.
+func BenchmarkSurveySubmitHTTP(b *testing.B) {
+	st := storetest.Open(b, store.SQLite)
+	e := newSurveyEnv(b, st, survey.ByLink)
+	ctx := context.Background()
+	ids := make([]int64, b.N)
+	if err := st.InTx(ctx, func(tx *store.Tx) error {
+		for i := range ids {
+			var err error
+			if ids[i], err = tx.CreateCustomer(nil, time.Time{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	secret, err := st.SurveyLinkSecret(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.srv.surveyLimits.submitIP = newKeyedLimiter(1e9, 1e9)
+	body := goodForm.Encode()
+	b.ResetTimer()
+	for i := range b.N {
+		path := "/s/" + e.sv.Token + "?" + survey.Sign(secret, e.sv.ID, ids[i], e.now.Add(time.Hour)).Encode()
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = "192.0.2.1:4000"
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusSeeOther {
+			b.Fatalf("submission %d: %d", i, rec.Code)
+		}
+	}
 }
