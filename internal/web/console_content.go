@@ -157,7 +157,8 @@ func (s *Server) contentListPage(w http.ResponseWriter, r *http.Request) {
 type contentItemData struct {
 	Item      *store.ContentRow
 	Form      content.Item
-	Attach    string // attachment ids, comma-separated
+	Attach    map[int64]bool // the attachments ticked
+	Pickable  []*store.ContentRow
 	Lifecycle string
 	AIPLStage string
 	Topics    string
@@ -175,12 +176,9 @@ type contentItemData struct {
 	Field     string
 }
 
-func formOf(c *store.ContentRow) (content.Item, string, string, string, string) {
+func formOf(c *store.ContentRow) (content.Item, map[int64]bool, string, string, string) {
 	it := content.Item{FolderID: c.FolderID, Kind: c.Kind, Title: c.Title, Topic: c.Topic, Body: c.Body, Tags: c.Tags}
-	var atts, topics []string
-	for _, id := range c.Body.Attachments {
-		atts = append(atts, strconv.FormatInt(id, 10))
-	}
+	var topics []string
 	lifecycle, aipl := "", ""
 	for _, t := range c.Tags {
 		switch t.Kind {
@@ -192,7 +190,7 @@ func formOf(c *store.ContentRow) (content.Item, string, string, string, string) 
 			topics = append(topics, t.Value)
 		}
 	}
-	return it, strings.Join(atts, ", "), lifecycle, aipl, strings.Join(topics, ", ")
+	return it, idSet(c.Body.Attachments), lifecycle, aipl, strings.Join(topics, ", ")
 }
 
 func (s *Server) staffNames(r *http.Request) map[int64]string {
@@ -212,6 +210,18 @@ func (s *Server) renderContentItem(w http.ResponseWriter, r *http.Request, statu
 		return
 	}
 	d.Folders, d.Kinds, d.AIPL, d.Staff = folderTree(folders), content.Kinds, content.AIPLStages, s.staffNames(r)
+	if d.Form.Kind == store.ContentText {
+		pub, err := s.Store.ListContents(r.Context(), store.ContentFilter{Published: true, Limit: 200})
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		for _, c := range pub.Items {
+			if c.Kind != store.ContentText && (d.Item == nil || c.ID != d.Item.ID) {
+				d.Pickable = append(d.Pickable, c)
+			}
+		}
+	}
 	d.CanEdit = principalFrom(r).Can(contentEditors...)
 	title := "content.new"
 	v := s.newView(w, r, "content", title)
@@ -272,19 +282,13 @@ func (s *Server) itemFromForm(r *http.Request) (*contentItemData, error) {
 		}
 	}
 	fv := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	d := &contentItemData{Attach: fv("attachments"), Lifecycle: fv("lifecycle"), AIPLStage: fv("aipl"), Topics: fv("topics")}
+	d := &contentItemData{Lifecycle: fv("lifecycle"), AIPLStage: fv("aipl"), Topics: fv("topics")}
 	it := content.Item{Kind: fv("kind"), Title: fv("title"), Topic: fv("topic"), Body: store.ContentBody{
 		Text: r.PostFormValue("text"), URL: fv("url"), Description: fv("description"), Cover: fv("cover"), AppID: fv("appid"), Page: fv("page")}}
 	it.FolderID, _ = strconv.ParseInt(fv("folder_id"), 10, 64)
 	it.Body.ImageID, _ = strconv.ParseInt(fv("image_id"), 10, 64)
-	d.Form = it
-	for _, part := range strings.FieldsFunc(d.Attach, func(r rune) bool { return r == ',' || r == '，' || r == ' ' }) {
-		id, err := strconv.ParseInt(part, 10, 64)
-		if err != nil {
-			return d, &customer.FieldError{Field: "body.attachments", Reason: "want content ids separated by commas"}
-		}
-		d.Form.Body.Attachments = append(d.Form.Body.Attachments, id)
-	}
+	it.Body.Attachments = formIDs(r, "attachment")
+	d.Form, d.Attach = it, idSet(it.Body.Attachments)
 	if d.Lifecycle != "" {
 		d.Form.Tags = append(d.Form.Tags, store.ContentTag{Kind: content.TagLifecycle, Value: d.Lifecycle})
 	}

@@ -43,6 +43,16 @@ func TestConsoleContentLibrary(t *testing.T) {
 		r = e.get(writer, item)
 		r.want(t, http.StatusOK, "&lt;script&gt;alert(1)&lt;/script&gt;", "审核通过")
 		r.lacks(t, "<script>alert(1)")
+		// A link, published, is offered as an attachment of a 话术 and kept when ticked.
+		r = e.post(writer, "/content", url.Values{"kind": {"link"}, "title": {"会员权益"}, "url": {"https://shop.example.cn/vip"}})
+		link := r.Header.Get("Location")
+		e.post(writer, link+"/move", url.Values{"action": {"submit"}}).want(t, http.StatusSeeOther)
+		e.post(editor, link+"/move", url.Values{"action": {"approve"}}).want(t, http.StatusSeeOther)
+		e.post(editor, link+"/move", url.Values{"action": {"publish"}}).want(t, http.StatusSeeOther)
+		linkID := strings.TrimPrefix(link, "/content/")
+		e.get(writer, "/content/new").want(t, http.StatusOK, "会员权益")
+		r = e.post(writer, "/content", url.Values{"kind": {"text"}, "title": {"带链接"}, "text": {"看看"}, "attachment": {linkID}})
+		e.get(writer, r.Header.Get("Location")).want(t, http.StatusOK, `value="`+linkID+`" checked`)
 		e.post(writer, "/content/folders", url.Values{"name": {"新客"}}).want(t, http.StatusSeeOther)
 		e.get(writer, "/content").want(t, http.StatusOK, "新客")
 		if r := e.post(sales, "/content", url.Values{"kind": {"text"}, "title": {"x"}, "text": {"hi"}}); r.StatusCode != http.StatusForbidden {
