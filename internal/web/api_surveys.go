@@ -279,12 +279,14 @@ func (s *Server) writeSurveyExport(w http.ResponseWriter, r *http.Request, sv *s
 		return err
 	}
 	n := 2
+	agg := survey.NewAggregator(&sv.Definition, time.Local)
 	err = s.Store.EachSurveyResponse(r.Context(), filter, func(rs *store.Response) error {
 		if n > excelize.TotalRows {
 			return errors.New("more responses than a worksheet holds: export CSV")
 		}
 		cell, _ := excelize.CoordinatesToCellName(1, n)
 		n++
+		agg.Add(rs.ID, rs.CustomerID, rs.CreatedAt, rs.Answers)
 		return sw.SetRow(cell, row(rs))
 	})
 	if err != nil {
@@ -293,9 +295,51 @@ func (s *Server) writeSurveyExport(w http.ResponseWriter, r *http.Request, sv *s
 	if err := sw.Flush(); err != nil {
 		return err
 	}
+	if err := writeSurveySummary(f, agg.Results(), lang); err != nil {
+		return err
+	}
 	h.Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 	_, err = f.WriteTo(w)
 	return err
+}
+
+// writeSurveySummary adds a second worksheet with each question's counts (options, scores,
+// provinces, years) or summary (answered, mean, min, max), as the results page shows them.
+func writeSurveySummary(f *excelize.File, res *survey.Results, lang string) error {
+	name, stats := "Summary", "mean (min / max)"
+	head := []any{"question", "type", "answer", "count", "share"}
+	if lang == "zh-CN" {
+		name, stats, head = "汇总", "平均（最低 / 最高）", []any{"题目", "题型", "答案", "人数", "占比"}
+	}
+	if _, err := f.NewSheet(name); err != nil {
+		return err
+	}
+	rows := [][]any{head}
+	share := func(n, of int64) any {
+		if of == 0 {
+			return 0.0
+		}
+		return float64(n) / float64(of)
+	}
+	for _, q := range res.Questions {
+		title := survey.CellSafe(q.Title)
+		for _, c := range q.Counts {
+			rows = append(rows, []any{title, string(q.Type), survey.CellSafe(c.Label), c.Count, share(c.Count, q.Answered)})
+		}
+		if len(q.Counts) == 0 {
+			rows = append(rows, []any{title, string(q.Type), "", q.Answered, share(q.Answered, res.Responses)})
+		}
+		if q.Mean != nil {
+			rows = append(rows, []any{title, string(q.Type), stats, *q.Mean, fmt.Sprintf("%g / %g", *q.Min, *q.Max)})
+		}
+	}
+	for i, r := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if err := f.SetSheetRow(name, cell, &r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // apiSurveyLink is a signed per-customer link.

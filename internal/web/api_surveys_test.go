@@ -140,6 +140,10 @@ func TestSurveyAPI(t *testing.T) {
 		if len(rows) != 2 || rows[0][5] != "性别" || rows[1][5] != "男" {
 			t.Fatalf("xlsx rows %v", rows)
 		}
+		sum, _ := f.GetRows("汇总")
+		if len(sum) != 4 || sum[2][2] != "男" || sum[2][3] != "1" || sum[1][3] != "0" || sum[3][0] != "建议" {
+			t.Fatalf("xlsx summary %v", sum)
+		}
 		if r := e.call("GET", path+"/export?format=pdf", e.opKey, nil); r.Code != http.StatusUnprocessableEntity {
 			t.Fatalf("pdf: %d", r.Code)
 		}
