@@ -43,6 +43,12 @@ const (
 	TagRuleDelete  = "tag_rule.delete"
 	SegmentDelete  = "segment.delete"
 	SOPDelete      = "sop.delete"
+	SurveyDelete   = "survey.delete"
+	ContentDelete  = "content.delete" // a content item, a folder or a persona (the target says which)
+	ChannelDelete  = "channel_code.delete"
+	DeptDelete     = "department.delete"
+	GateDelete     = "gate.delete"
+	GoalDelete     = "goal.delete"
 )
 
 // Actions lists every action above, for filters and the console's action picker.
@@ -54,4 +60,5 @@ var Actions = []string{
 	CustomerExport, AnalyticsExport, CustomerDelete, CustomerReveal, OwnerTransfer,
 	TagsBulkAssign, TagsBulkRemove, OwnerBulkSet,
 	TagDelete, TagGroupDelete, TagRuleDelete, SegmentDelete, SOPDelete,
+	SurveyDelete, ContentDelete, ChannelDelete, DeptDelete, GateDelete, GoalDelete,
 }

@@ -55,6 +55,9 @@ type auditRoute struct {
 	// When, if set, decides whether this request is the audited kind (a CSV download of a
 	// report that also answers JSON).
 	When func(r *http.Request) bool
+	// Redirected keeps only answers that redirect: a console form that deletes redirects when
+	// done and answers 200 with a confirmation page when it asks first.
+	Redirected bool
 	// Request records the request's JSON body or form (passwords and CSRF tokens left out);
 	// Result records a small JSON answer; Headers records answer headers (X-Segment-Count).
 	Request, Result bool
@@ -67,30 +70,59 @@ func wantsCSV(r *http.Request) bool { return r.URL.Query().Get("format") == "csv
 // mux pattern. Handlers that know more (sign-in, keys, staff) write their own entries instead.
 // TestAuditCoversDeletesAndExports keeps every DELETE, delete form and export in this table.
 var auditRoutes = map[string]auditRoute{
-	"DELETE /api/v1/tags/{id}":         {Action: audit.TagDelete, Target: "tag:{id}"},
-	"DELETE /api/v1/tag-groups/{id}":   {Action: audit.TagGroupDelete, Target: "tag_group:{id}"},
-	"DELETE /api/v1/tag-rules/{id}":    {Action: audit.TagRuleDelete, Target: "tag_rule:{id}"},
-	"DELETE /api/v1/segments/{id}":     {Action: audit.SegmentDelete, Target: "segment:{id}"},
-	"DELETE /api/v1/sops/{id}":         {Action: audit.SOPDelete, Target: "sop:{id}"},
-	"POST /api/v1/tags/assign":         {Action: audit.TagsBulkAssign, Target: "tags", Request: true, Result: true},
-	"POST /api/v1/tags/remove":         {Action: audit.TagsBulkRemove, Target: "tags", Request: true, Result: true},
-	"GET /api/v1/segments/{id}/export": {Action: audit.CustomerExport, Target: "segment:{id}", Headers: []string{"X-Segment-Count", "Content-Type"}},
-	"GET /api/v1/analytics/metrics":    {Action: audit.AnalyticsExport, Target: "analytics:metrics", When: wantsCSV},
-	"GET /api/v1/analytics/cohorts":    {Action: audit.AnalyticsExport, Target: "analytics:cohorts", When: wantsCSV},
-	"POST /api/v1/analytics/funnel":    {Action: audit.AnalyticsExport, Target: "analytics:funnel", When: wantsCSV},
-
-	"POST /tags/tag/{id}/delete":    {Action: audit.TagDelete, Target: "tag:{id}", When: confirmed},
-	"POST /tags/groups/{id}/delete": {Action: audit.TagGroupDelete, Target: "tag_group:{id}", When: confirmed},
-	"POST /tags/rules/{id}/delete":  {Action: audit.TagRuleDelete, Target: "tag_rule:{id}", When: confirmed},
-	"POST /segments/{id}/delete":    {Action: audit.SegmentDelete, Target: "segment:{id}", When: confirmed},
+	"DELETE /api/v1/tags/{id}":               {Action: audit.TagDelete, Target: "tag:{id}"},
+	"DELETE /api/v1/tag-groups/{id}":         {Action: audit.TagGroupDelete, Target: "tag_group:{id}"},
+	"DELETE /api/v1/tag-rules/{id}":          {Action: audit.TagRuleDelete, Target: "tag_rule:{id}"},
+	"DELETE /api/v1/segments/{id}":           {Action: audit.SegmentDelete, Target: "segment:{id}"},
+	"DELETE /api/v1/sops/{id}":               {Action: audit.SOPDelete, Target: "sop:{id}"},
+	"DELETE /api/v1/surveys/{id}":            {Action: audit.SurveyDelete, Target: "survey:{id}"},
+	"DELETE /api/v1/contents/{id}":           {Action: audit.ContentDelete, Target: "content:{id}"},
+	"DELETE /api/v1/content-folders/{id}":    {Action: audit.ContentDelete, Target: "content_folder:{id}"},
+	"DELETE /api/v1/personas/{id}":           {Action: audit.ContentDelete, Target: "persona:{id}"},
+	"DELETE /api/v1/channel-codes/{id}":      {Action: audit.ChannelDelete, Target: "channel_code:{id}"},
+	"DELETE /api/v1/departments/{id}":        {Action: audit.DeptDelete, Target: "department:{id}"},
+	"DELETE /api/v1/gates/{id}":              {Action: audit.GateDelete, Target: "gate:{id}"},
+	"DELETE /api/v1/goals/{id}":              {Action: audit.GoalDelete, Target: "goal:{id}"},
+	"POST /api/v1/tags/assign":               {Action: audit.TagsBulkAssign, Target: "tags", Request: true, Result: true},
+	"POST /api/v1/tags/remove":               {Action: audit.TagsBulkRemove, Target: "tags", Request: true, Result: true},
+	"GET /api/v1/segments/{id}/export":       {Action: audit.CustomerExport, Target: "segment:{id}", Headers: []string{"X-Segment-Count", "Content-Type"}},
+	"GET /api/v1/surveys/{id}/export":        {Action: audit.CustomerExport, Target: "survey:{id}", Headers: []string{"Content-Type"}},
+	"GET /api/v1/analytics/metrics":          {Action: audit.AnalyticsExport, Target: "analytics:metrics", When: wantsCSV},
+	"GET /api/v1/analytics/cohorts":          {Action: audit.AnalyticsExport, Target: "analytics:cohorts", When: wantsCSV},
+	"POST /api/v1/analytics/funnel":          {Action: audit.AnalyticsExport, Target: "analytics:funnel", When: wantsCSV},
+	"POST /tags/tag/{id}/delete":             {Action: audit.TagDelete, Target: "tag:{id}", Redirected: true},
+	"POST /tags/groups/{id}/delete":          {Action: audit.TagGroupDelete, Target: "tag_group:{id}", Redirected: true},
+	"POST /tags/rules/{id}/delete":           {Action: audit.TagRuleDelete, Target: "tag_rule:{id}", Redirected: true},
+	"POST /segments/{id}/delete":             {Action: audit.SegmentDelete, Target: "segment:{id}", Redirected: true},
+	"POST /surveys/{id}/delete":              {Action: audit.SurveyDelete, Target: "survey:{id}", Redirected: true},
+	"POST /channel-codes/{id}/delete":        {Action: audit.ChannelDelete, Target: "channel_code:{id}", Redirected: true},
+	"POST /settings/departments/{id}/delete": {Action: audit.DeptDelete, Target: "department:{id}", Redirected: true},
+	"GET /surveys/{id}/export":               {Action: audit.CustomerExport, Target: "survey:{id}", Headers: []string{"Content-Type"}},
 }
 
-// confirmed tells a console delete that was carried out from the confirmation page that asks
-// first (confirm=yes, or a form without a confirm step).
-func confirmed(r *http.Request) bool {
-	c := r.PostFormValue("confirm")
-	return c == "" || c == "yes" || c == "1" || c == "true"
-}
+// auditedByHandler are the deletions and exports whose handlers write their own, richer entry
+// (in the action's transaction where it matters); notAudited are the ones left out on purpose.
+// TestAuditCoversDeletesAndExports checks that every DELETE route and export is in one of the
+// three lists.
+var (
+	auditedByHandler = []string{
+		"DELETE /api/v1/customers/{id}",                // privacy: customer.delete in the erasure's transaction
+		"GET /api/v1/customers/{id}/export",            // privacy: customer.export (right of access)
+		"DELETE /api/v1/keys/{id}",                     // key.revoke
+		"DELETE /api/v1/roles/{id}",                    // role.update (change: delete)
+		"DELETE /api/v1/me/sessions",                   // auth.sign_out_all
+		"DELETE /api/v1/staff/{id}/sessions",           // auth.sessions_revoked
+		"DELETE /api/v1/staff/{id}/totp",               // auth.totp_disable
+		"POST /settings/roles/{id}/delete",             // role.update (change: delete)
+		"POST /settings/keys/{id}/revoke",              // key.revoke
+		"POST /settings/staff/{id}/sessions/revoke",    // auth.sessions_revoked
+		"POST /account/security/sessions/{sid}/revoke", // auth.sign_out (one device)
+	}
+	notAudited = []string{
+		"DELETE /api/v1/customers/{id}/tags/{tagId}", // one tag off one customer: the customer's tag history records it
+		"POST /customers/{id}/tags/{tagId}/remove",   // the same from the profile page
+	}
+)
 
 // auditHolder carries the principal out of the auth wrapper to the audit wrapper around it.
 type auditHolder struct{ p *Principal }
@@ -154,7 +186,7 @@ func (s *Server) audited(pattern string, h http.Handler) http.Handler {
 		if aw.code == 0 {
 			aw.code = http.StatusOK
 		}
-		if aw.code >= 400 || holder.p == nil || (spec.When != nil && !spec.When(r)) {
+		if aw.code >= 400 || holder.p == nil || (spec.When != nil && !spec.When(r)) || (spec.Redirected && aw.code != http.StatusSeeOther) {
 			return
 		}
 		detail := map[string]any{"route": pattern, "status": aw.code}

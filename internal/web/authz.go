@@ -83,6 +83,9 @@ var routeOverrides = map[string]staff.Permission{
 	"PUT /api/v1/pool/config":          staff.Perm(staff.AreaCustomers, staff.Assign),
 	"POST /api/v1/pool/claim":          staff.Perm(staff.AreaCustomers, staff.Edit),
 	"POST /api/v1/pool/release":        staff.Perm(staff.AreaCustomers, staff.Edit),
+	"GET /transfers":                   staff.Perm(staff.AreaCustomers, staff.Assign),
+	"POST /transfers":                  staff.Perm(staff.AreaCustomers, staff.Assign),
+	"GET /transfers/{id}":              staff.Perm(staff.AreaCustomers, staff.Assign),
 	// The weekly report's recipients and schedule are set by those who edit analytics.
 	"GET /api/v1/reports/weekly/settings": staff.Perm(staff.AreaAnalytics, staff.Edit),
 	// Channel codes carry the WeCom contact-me configuration: managed by their editors.

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"maps"
 	"net/http"
 	"net/url"
@@ -139,7 +140,10 @@ type accountSecurityData struct {
 	Sessions  []*staff.Session
 	CurrentID string
 	// Enrol is a secret waiting for its first code; Codes are recovery codes shown once.
-	Enrol  *staff.TOTPEnrolment
+	Enrol *staff.TOTPEnrolment
+	// QR is Enrol's QR code as a data: URL the template may put in <img src> (made by the
+	// server, not from input).
+	QR     template.URL
 	Codes  []string
 	MinLen int
 	// Error is a message key (with ErrorArgs) until rendered, then the message; ErrorPart
@@ -231,7 +235,7 @@ func (s *Server) startTOTP(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	s.renderAccountSecurity(w, r, http.StatusOK, accountSecurityData{Enrol: enr})
+	s.renderAccountSecurity(w, r, http.StatusOK, accountSecurityData{Enrol: enr, QR: template.URL(enr.QR)})
 }
 
 func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {

@@ -822,3 +822,104 @@ func BenchmarkKeyedLimiter(b *testing.B) {
 		i++
 	}
 }
+
+// TestAccountSecurityPage walks 账号安全: enrol two-factor from the QR page's key, see the
+// recovery codes once, change the password under the policy.
+func TestAccountSecurityPage(t *testing.T) {
+	st := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	now := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	st.SetClock(func() time.Time { return now })
+	e := newConsoleEnv(t, st)
+	u := consoleSignIn(t, st, "sun", staff.Operator)
+	st.SetPassword(ctx, u.Staff.ID, "correct horse battery")
+	tok, sess, _ := st.CreateSession(ctx, u.Staff.ID, time.Hour)
+	u.Cookie.Value, u.CSRF = tok, sess.CSRF
+
+	e.get(u, "/account/security").want(t, 200, "/account/security/totp/start")
+	page := e.post(u, "/account/security/totp/start", nil)
+	page.want(t, 200, "data:image/png;base64,")
+	m := regexp.MustCompile(`<code class="mono">([A-Z2-7]+)</code>`).FindStringSubmatch(page.Body)
+	if m == nil {
+		t.Fatalf("no manual key on the enrolment page\n%s", excerpt(page.Body))
+	}
+	e.post(u, "/account/security/totp/confirm", url.Values{"code": {"000000"}}).want(t, 422)
+	code, _ := totp.GenerateCode(m[1], now)
+	done := e.post(u, "/account/security/totp/confirm", url.Values{"code": {code}})
+	done.want(t, 200, "recovery-codes")
+	if n := strings.Count(done.Body, "<li>"); n < staff.RecoveryCodeCount {
+		t.Fatalf("%d recovery codes shown", n)
+	}
+	if s, _ := st.TOTPState(ctx, u.Staff.ID); !s.Enabled || s.RecoveryCodes != staff.RecoveryCodeCount {
+		t.Fatalf("state after enrolment: %+v", s)
+	}
+	// Turning it off needs the password.
+	e.post(u, "/account/security/totp/disable", url.Values{"current_password": {"nope nope nope"}}).want(t, 422)
+	if s, _ := st.TOTPState(ctx, u.Staff.ID); !s.Enabled {
+		t.Fatal("disabled without the password")
+	}
+	// Own password: the current one, then the policy.
+	e.post(u, "/account/security/password", url.Values{"current_password": {"wrong one here"}, "password": {"a new long phrase"}, "password2": {"a new long phrase"}}).want(t, 422)
+	e.post(u, "/account/security/password", url.Values{"current_password": {"correct horse battery"}, "password": {"qwertyuiop"}, "password2": {"qwertyuiop"}}).want(t, 422, "too common")
+	r := e.post(u, "/account/security/password", url.Values{"current_password": {"correct horse battery"}, "password": {"a new long phrase"}, "password2": {"a new long phrase"}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
+		t.Fatalf("password change: %d %v", r.StatusCode, r.Header)
+	}
+	if _, err := st.CheckLogin(ctx, "sun", "a new long phrase"); err != nil {
+		t.Fatal("the new password does not work")
+	}
+	p, _ := st.ListAudit(ctx, store.AuditQuery{StaffID: u.Staff.ID})
+	var got []string
+	for _, x := range p.Entries {
+		got = append(got, x.Action)
+	}
+	if strings.Join(got, ",") != audit.PasswordChange+","+audit.TOTPEnabled {
+		t.Fatalf("audit: %v", got)
+	}
+}
+
+// TestAuditCoversDeletesAndExports: every DELETE route of the API, every console form that
+// deletes, removes or revokes, and every export or download is audited — by the route table or
+// by its handler — or left out on purpose with a reason.
+func TestAuditCoversDeletesAndExports(t *testing.T) {
+	st := storetest.Open(t, store.SQLite)
+	srv := &Server{Store: st, Log: slog.New(slog.DiscardHandler)}
+	srv.Handler()
+	known := map[string]bool{}
+	for p := range auditRoutes {
+		known[p] = true
+	}
+	for _, p := range append(auditedByHandler, notAudited...) {
+		if known[p] {
+			t.Errorf("%s is listed twice", p)
+		}
+		known[p] = true
+	}
+	var patterns []string
+	for _, rt := range apiRoutes {
+		patterns = append(patterns, rt.Method+" "+rt.Pattern)
+	}
+	patterns = append(patterns, srv.consoleRoutes...)
+	sensitive := regexp.MustCompile(`^DELETE |^POST .*/(delete|remove|revoke)$|/export$|format=csv`)
+	registered := map[string]bool{}
+	for _, p := range patterns {
+		registered[p] = true
+		if sensitive.MatchString(p) && !known[p] {
+			t.Errorf("%s deletes or exports but is not audited (add it to auditRoutes, auditedByHandler or notAudited)", p)
+		}
+	}
+	for p := range known {
+		if !registered[p] {
+			t.Errorf("%s is in the audit lists but is no route", p)
+		}
+	}
+	for p, spec := range auditRoutes {
+		found := false
+		for _, a := range audit.Actions {
+			found = found || a == spec.Action
+		}
+		if !found {
+			t.Errorf("%s: action %q is not in audit.Actions", p, spec.Action)
+		}
+	}
+}
