@@ -137,4 +137,27 @@ func TestBrowserSurveyOnPhone(t *testing.T) {
 	b.screenshot("survey-results")
 	b.run("open the builder", chromedp.Navigate(b.url+"/surveys/"+strconv.FormatInt(sv.ID, 10)+"/edit"), chromedp.WaitVisible(`.sb-question`))
 	b.screenshot("survey-builder")
+
+	// Build a new survey with the visual builder: the starter questions plus one added by hand.
+	b.run("open a new survey", chromedp.Navigate(b.url+"/surveys/new"), chromedp.WaitVisible(`.sb-question`))
+	var before2 int
+	b.run("count questions", chromedp.Evaluate(`document.querySelectorAll(".sb-question").length`, &before2))
+	b.run("add a question",
+		chromedp.Click(`#survey-builder > button.button`, chromedp.NodeVisible),
+		chromedp.WaitVisible(`.sb-question:nth-of-type(`+strconv.Itoa(before2+2)+`)`),
+		chromedp.SendKeys(`document.querySelectorAll(".sb-question")[`+strconv.Itoa(before2)+`].querySelector(".sb-row input[type=text]")`, "您最关心的护肤问题", chromedp.ByJSPath),
+		chromedp.SendKeys(`document.querySelectorAll(".sb-question")[`+strconv.Itoa(before2)+`].querySelectorAll(".sb-option input[type=text]")[0]`, "补水", chromedp.ByJSPath),
+		chromedp.SendKeys(`document.querySelectorAll(".sb-question")[`+strconv.Itoa(before2)+`].querySelectorAll(".sb-option input[type=text]")[2]`, "控油", chromedp.ByJSPath),
+	)
+	b.screenshot("survey-builder-new")
+	b.run("save it", chromedp.Click(`#survey-form button.primary`, chromedp.NodeVisible), chromedp.WaitVisible(`.survey-results`))
+	page2, err := b.st.ListSurveys(ctx, store.SurveyFilter{})
+	if err != nil || len(page2.Surveys) != 2 {
+		t.Fatalf("surveys after saving from the builder: %+v %v", page2, err)
+	}
+	made := page2.Surveys[0]
+	last := made.Questions[len(made.Questions)-1]
+	if len(made.Questions) != before2+1 || last.Title != "您最关心的护肤问题" || last.Type != survey.Single || last.Options[0].Label != "补水" || last.Options[1].Label != "控油" {
+		t.Fatalf("the builder saved %+v", made.Definition)
+	}
 }
