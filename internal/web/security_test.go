@@ -19,6 +19,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/siyu-scrm/siyu/internal/audit"
+	"github.com/siyu-scrm/siyu/internal/locale"
 	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
@@ -920,6 +921,17 @@ func TestAuditCoversDeletesAndExports(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: action %q is not in audit.Actions", p, spec.Action)
+		}
+	}
+}
+
+// TestAuditActionsAreTranslated: the 审计日志 page names every action in both languages.
+func TestAuditActionsAreTranslated(t *testing.T) {
+	for _, lang := range locale.Languages {
+		for _, a := range audit.Actions {
+			if !locale.Has(lang, "audit.action."+a) {
+				t.Errorf("%s: no message audit.action.%s", lang, a)
+			}
 		}
 	}
 }
