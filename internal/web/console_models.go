@@ -49,6 +49,8 @@ type modelsData struct {
 	AIPL       stagePanel
 	Journey    stagePanel
 	Lifecycle  stagePanel
+	// Tiers: customers per member tier, lowest first (docs/models.md, 会员等级).
+	Tiers stagePanel
 	// Schedule is shown to those who may run the models (nil otherwise).
 	Schedule *recompute.Schedule
 	CanRun   bool
@@ -96,6 +98,17 @@ func (s *Server) modelsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Lifecycle, err = s.stagePanel(r, v, model.LifecycleModel, model.Stages); s.loadFailed(w, r, err) {
+		return
+	}
+	ladder, err := s.Store.TierConfig(ctx)
+	if s.loadFailed(w, r, err) {
+		return
+	}
+	tiers := make([]model.Stage, len(ladder.Tiers))
+	for i, t := range ladder.Tiers {
+		tiers[i] = model.Stage(t.Name)
+	}
+	if d.Tiers, err = s.stagePanel(r, v, model.TierModel, tiers); s.loadFailed(w, r, err) {
 		return
 	}
 	if d.CanRun {
