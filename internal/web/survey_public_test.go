@@ -476,6 +476,7 @@ func BenchmarkSurveySubmitHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	e.srv.surveyLimits.submitIP = newKeyedLimiter(1e9, 1e9)
+	e.srv.surveyLimits.submitSurvey = newKeyedLimiter(1e9, 1e9)
 	body := goodForm.Encode()
 	b.ResetTimer()
 	for i := range b.N {
