@@ -290,8 +290,12 @@ func TestPublicPagesAreLimited(t *testing.T) {
 		}
 		return rec.Code
 	}
-	if call("1.1.1.1", "") != 204 || call("1.1.1.1", "") != 204 || call("1.1.1.1", "") != 429 {
-		t.Fatal("the burst of a public page is not 2")
+	var got []int
+	for range 3 {
+		got = append(got, call("1.1.1.1", ""))
+	}
+	if fmt.Sprint(got) != "[204 204 429]" {
+		t.Fatalf("three requests with a burst of 2: %v", got)
 	}
 	if call("2.2.2.2", "") != 204 {
 		t.Fatal("another address was throttled")
