@@ -44,15 +44,11 @@ func (s *Server) apiSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
 // apiRevokeStaffSessions is DELETE /api/v1/staff/{id}/sessions (admins): sign someone out of
 // every browser.
 func (s *Server) apiRevokeStaffSessions(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	m, ok := s.apiStaffMember(w, r)
 	if !ok {
 		return
 	}
-	m, err := s.Store.StaffByID(r.Context(), id)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
+	id := m.ID
 	n, err := s.Store.DeleteStaffSessions(r.Context(), id)
 	if err != nil {
 		s.writeStoreError(w, r, err)
@@ -62,18 +58,28 @@ func (s *Server) apiRevokeStaffSessions(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, map[string]any{"signed_out": n})
 }
 
-// apiResetStaffTOTP is DELETE /api/v1/staff/{id}/totp (admins): turn someone's two-factor off
-// after a lost phone; they can enrol again.
-func (s *Server) apiResetStaffTOTP(w http.ResponseWriter, r *http.Request) {
+// apiStaffMember reads the staff member of the path's {id}, answering 404 when there is none.
+func (s *Server) apiStaffMember(w http.ResponseWriter, r *http.Request) (*staff.Staff, bool) {
 	id, ok := pathID(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	m, err := s.Store.StaffByID(r.Context(), id)
 	if err != nil {
 		s.writeStoreError(w, r, err)
+		return nil, false
+	}
+	return m, true
+}
+
+// apiResetStaffTOTP is DELETE /api/v1/staff/{id}/totp (admins): turn someone's two-factor off
+// after a lost phone; they can enrol again.
+func (s *Server) apiResetStaffTOTP(w http.ResponseWriter, r *http.Request) {
+	m, ok := s.apiStaffMember(w, r)
+	if !ok {
 		return
 	}
+	id := m.ID
 	e := s.auditEntry(r, audit.TOTPDisabled, fmt.Sprintf("staff:%d", id), map[string]any{"by": "admin", "login": m.Login})
 	if err := s.Store.DisableTOTP(r.Context(), id, &e); err != nil {
 		s.writeStoreError(w, r, err)

@@ -182,24 +182,27 @@ func (s *Server) accountSecurityPage(w http.ResponseWriter, r *http.Request) {
 	s.renderAccountSecurity(w, r, http.StatusOK, accountSecurityData{})
 }
 
-// checkOwnPassword confirms a sensitive change with the current password.
-func (s *Server) checkOwnPassword(r *http.Request) (bool, error) {
+// passwordConfirmed checks the current password that a sensitive change (own password,
+// turning two-factor off, new recovery codes) asks for; when it is wrong it answers the page
+// with the error on panel and reports false.
+func (s *Server) passwordConfirmed(w http.ResponseWriter, r *http.Request, panel string) bool {
 	p := principalFrom(r)
 	_, err := s.Store.CheckLogin(r.Context(), p.Staff.Login, r.PostFormValue("current_password"))
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.renderAccountSecurity(w, r, http.StatusUnprocessableEntity, accountSecurityData{Error: "security.error.current_password", ErrorPart: panel})
+		return false
+	case err != nil:
+		s.serverError(w, r, err)
+		return false
 	}
-	return err == nil, err
+	return true
 }
 
 // changeOwnPassword lets anyone change their own password (current password required); it
 // signs them out everywhere, so they sign in again with it.
 func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.checkOwnPassword(r); err != nil {
-		s.serverError(w, r, err)
-		return
-	} else if !ok {
-		s.renderAccountSecurity(w, r, http.StatusUnprocessableEntity, accountSecurityData{Error: "security.error.current_password", ErrorPart: "password"})
+	if !s.passwordConfirmed(w, r, "password") {
 		return
 	}
 	pw := r.PostFormValue("password")
@@ -255,11 +258,7 @@ func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) disableOwnTOTP(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.checkOwnPassword(r); err != nil {
-		s.serverError(w, r, err)
-		return
-	} else if !ok {
-		s.renderAccountSecurity(w, r, http.StatusUnprocessableEntity, accountSecurityData{Error: "security.error.current_password", ErrorPart: "totp"})
+	if !s.passwordConfirmed(w, r, "totp") {
 		return
 	}
 	p := principalFrom(r)
@@ -273,11 +272,7 @@ func (s *Server) disableOwnTOTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.checkOwnPassword(r); err != nil {
-		s.serverError(w, r, err)
-		return
-	} else if !ok {
-		s.renderAccountSecurity(w, r, http.StatusUnprocessableEntity, accountSecurityData{Error: "security.error.current_password", ErrorPart: "totp"})
+	if !s.passwordConfirmed(w, r, "totp") {
 		return
 	}
 	p := principalFrom(r)

@@ -939,3 +939,60 @@ func TestAuditActionsAreTranslated(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionAndTwoFactorAPI: the caller's sessions, sign out everywhere, and an admin's
+// revoke and two-factor reset over the API, each audited.
+func TestSessionAndTwoFactorAPI(t *testing.T) {
+	st := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	e := newAPIEnv(t, st)
+	cookie := func() string {
+		tok, _, err := st.StartSession(ctx, store.SessionStart{StaffID: e.sales.ID, TTL: time.Hour, IP: "192.0.2.8", UserAgent: "iPhone 企业微信"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	a, b := cookie(), cookie()
+	r := e.call("GET", "/api/v1/me/sessions", "", nil, "Cookie", a)
+	if r.Code != 200 || strings.Count(string(r.Body), "192.0.2.8") != 2 {
+		t.Fatalf("my sessions: %d %s", r.Code, r.Body)
+	}
+	if r := e.call("DELETE", fmt.Sprint("/api/v1/staff/", e.sales.ID, "/sessions"), e.salesKey, nil); r.Code != 403 {
+		t.Fatalf("sales revoking sessions: %d", r.Code)
+	}
+	if v := e.must(200, "DELETE", fmt.Sprint("/api/v1/staff/", e.sales.ID, "/sessions"), e.adminKey, nil); v["signed_out"] != float64(2) {
+		t.Fatalf("admin revoke: %v", v)
+	}
+	if r := e.call("GET", "/api/v1/me/sessions", "", nil, "Cookie", b); r.Code != 401 {
+		t.Fatalf("a revoked session still works: %d", r.Code)
+	}
+	if r := e.call("DELETE", "/api/v1/staff/999999/sessions", e.adminKey, nil); r.Code != 404 {
+		t.Fatalf("unknown staff: %d", r.Code)
+	}
+	enr, _ := staff.NewTOTP("siyu", "sam")
+	st.BeginTOTP(ctx, e.sales.ID, enr.Secret)
+	code, _ := totp.GenerateCode(enr.Secret, time.Now())
+	if _, err := st.ConfirmTOTP(ctx, e.sales.ID, code, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.must(204, "DELETE", fmt.Sprint("/api/v1/staff/", e.sales.ID, "/totp"), e.adminKey, nil)
+	if s, _ := st.TOTPState(ctx, e.sales.ID); s.Enabled {
+		t.Fatal("two-factor survived the admin's reset")
+	}
+	// Sign out everywhere through the API with a session: its own cookie ends too.
+	c := cookie()
+	hdr := []string{"Cookie", c}
+	sess, _, _ := st.ActiveSession(ctx, c, 0)
+	if r := e.call("DELETE", "/api/v1/me/sessions", "", nil, append(hdr, "X-CSRF-Token", sess.CSRF)...); r.Code != 200 {
+		t.Fatalf("sign out everywhere: %d %s", r.Code, r.Body)
+	}
+	if r := e.call("GET", "/api/v1/me/sessions", "", nil, hdr...); r.Code != 401 {
+		t.Fatalf("after sign out everywhere: %d", r.Code)
+	}
+	for _, a := range []string{audit.SessionsRevoked, audit.TOTPDisabled, audit.SignOutAll} {
+		if p, _ := st.ListAudit(ctx, store.AuditQuery{Action: a, Target: fmt.Sprint("staff:", e.sales.ID)}); len(p.Entries) != 1 {
+			t.Errorf("%s: %d entries", a, len(p.Entries))
+		}
+	}
+}
