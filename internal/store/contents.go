@@ -358,7 +358,7 @@ func (s *Store) ListContents(ctx context.Context, f ContentFilter) (*ContentPage
 		where = append(where, "c.published_version > 0 AND c.status <> 'archived'")
 	}
 	if f.TagValue != "" {
-		where, args = append(where, "EXISTS (SELECT 1 FROM content_tags t WHERE t.content_id = c.id AND t.kind = ? AND t.value = ?)"), append(args, f.TagKind, f.TagValue)
+		where, args = append(where, "c.id IN (SELECT t.content_id FROM content_tags t WHERE t.kind = ? AND t.value = ?)"), append(args, f.TagKind, f.TagValue)
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		where, args = append(where, "c.search LIKE ? ESCAPE '\\'"), append(args, "%"+contentLike(strings.ToLower(q))+"%")
