@@ -22,8 +22,10 @@ const (
 	TierChangedEvent     = "Tier Changed"
 )
 
-// modelEvents are the names of the events models store.
-var modelEvents = map[string]bool{StageEnteredEvent: true, StageExitedEvent: true, RFMClassChangedEvent: true, TierChangedEvent: true}
+// modelEvents are the names of the events siyu stores about customers rather than from them
+// (models' changes, a change of owner): they do not make a customer "seen" in the engine, as
+// they do not move customers.last_seen_at.
+var modelEvents = map[string]bool{StageEnteredEvent: true, StageExitedEvent: true, RFMClassChangedEvent: true, TierChangedEvent: true, OwnerChangedEvent: true}
 
 // FieldValues implements segment.ValueSchema: the RFM classes and the default lifecycle stages
 // are fixed lists, so a condition naming another value is refused as the typo it is. The
