@@ -85,7 +85,9 @@ func (tx *Tx) SetOwners(changes []OwnerChange, expect []int64) ([]bool, error) {
 }
 
 // recordOwnerChanges writes changes of owner already made to the owner history, each with
-// an "Owner Changed" event (one multi-row insert for the events) handed to the event hook.
+// an "Owner Changed" event (one multi-row insert for the events) handed to the event hook —
+// except a customer's first owner set with its profile (a new WeCom contact, an imported row),
+// which is how the customer arrived rather than a change.
 func (tx *Tx) recordOwnerChanges(changes []*OwnerChange) error {
 	if len(changes) == 0 {
 		return nil
@@ -98,11 +100,17 @@ func (tx *Tx) recordOwnerChanges(changes []*OwnerChange) error {
 			c.CustomerID, nullID(c.FromID), nullID(c.ToID), nullID(c.ByStaff), c.Reason, c.Note, c.Ref, ms(now)).Scan(&c.ID); err != nil {
 			return fmt.Errorf("owner history of customer %d: %w", c.CustomerID, err)
 		}
+		if c.Reason == OwnerProfile && c.FromID == 0 {
+			continue // a first owner set with the profile (a new WeCom contact, an import): history only
+		}
 		evts = append(evts, &event.Event{
 			MessageID:  "owner:" + strconv.FormatInt(c.ID, 10),
 			CustomerID: c.CustomerID, Type: "track", Name: OwnerChangedEvent, Timestamp: now,
 			Properties: map[string]any{"from_owner_id": c.FromID, "to_owner_id": c.ToID, "reason": c.Reason, "by_staff_id": c.ByStaff},
 		})
+	}
+	if len(evts) == 0 {
+		return nil
 	}
 	inserted, err := tx.InsertEvents(evts)
 	if err != nil {
