@@ -122,12 +122,6 @@ func (s *Store) countOwned(ctx context.Context, sc staff.CustomerScope) (int64, 
 	return n, err
 }
 
-// ownedClause restricts a query to one owner's customers, col naming the customer id (ownerID
-// 0: everyone, negative: nobody).
-func ownedClause(col string, ownerID int64, args []any) (string, []any) {
-	return scopedClause(col, staff.OwnerScope(ownerID), args)
-}
-
 // scopedClause restricts a query to the customers of a data scope, col naming the customer id.
 func scopedClause(col string, sc staff.CustomerScope, args []any) (string, []any) {
 	cond, in := scopedCustomers(col, sc)
