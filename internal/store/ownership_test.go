@@ -348,3 +348,40 @@ func TestErasureLeavesTheAudience(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkClaim measures claims from the pool one customer at a time (each its own
+// transaction with the limit checks) on SQLite.
+func BenchmarkClaim(b *testing.B) {
+	s := storetest.Open(b, store.SQLite)
+	a := mkStaff(b, s, "a", staff.Sales)
+	ids := bulkCustomers(b, s, b.N)
+	lim := store.ClaimLimits{PerDay: 1 << 30, MaxOwned: 1 << 30, DayStart: time.Now().Add(-time.Hour)}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if claimed, _, err := s.Claim(ctx, a, ids[i:i+1], lim, ""); err != nil || len(claimed) != 1 {
+			b.Fatalf("claim: %v %v", claimed, err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "claims/s")
+}
+
+// BenchmarkEraseCustomer measures erasing a customer with 1,000 events on SQLite.
+func BenchmarkEraseCustomer(b *testing.B) {
+	s := storetest.Open(b, store.SQLite)
+	ids := bulkCustomers(b, s, b.N)
+	for i, id := range ids {
+		evts := make([]*event.Event, 1000)
+		for k := range evts {
+			evts[k] = &event.Event{MessageID: fmt.Sprintf("e%d-%d", i, k), CustomerID: id, Type: "track", Name: "Viewed", Timestamp: time.Now()}
+		}
+		if err := s.InTx(ctx, func(tx *store.Tx) error { _, err := tx.InsertEvents(evts); return err }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.EraseCustomer(ctx, ids[i], 0, "", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
