@@ -702,7 +702,7 @@ CREATE TABLE roles (
 	updated_at BIGINT NOT NULL
 );
 `,
-	// 15: sign-in hardening (store/security.go): two-factor (TOTP) secrets and hashed recovery
+	// 16: sign-in hardening (store/security.go): two-factor (TOTP) secrets and hashed recovery
 	// codes, password change time, sessions with last use, device and a pending stage (password
 	// checked, second factor not yet), and API keys with a scope and an expiry.
 	`
@@ -725,7 +725,7 @@ ALTER TABLE sessions ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
 `,
-	// surveys (internal/survey, store/surveys.go): definitions (spec is survey.Definition as
+	// 17: surveys (internal/survey, store/surveys.go): definitions (spec is survey.Definition as
 	// JSON, with counters for the list), one row per response, and one per (survey, customer)
 	// whose primary key makes "one answer per customer" hold under concurrent submits.
 	`
@@ -816,6 +816,9 @@ INSERT INTO customer_rfm_rows (run_id, customer_id, r, f, m_minor, r_score, f_sc
 DROP TABLE customer_rfm;
 ALTER TABLE customer_rfm_rows RENAME TO customer_rfm;
 CREATE INDEX customer_rfm_customer ON customer_rfm(customer_id);`,
+	// 21: one model's history read customer by customer in time order (flows between two
+	// dates, time in stage), which otherwise reads every model's events and sorts them.
+	`CREATE INDEX model_events_model_customer ON model_events(model, customer_id, at);`,
 }
 
 // SchemaVersion is the number of the newest migration.
