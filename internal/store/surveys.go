@@ -16,6 +16,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/event"
+	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/survey"
 	"github.com/siyu-scrm/siyu/internal/tag"
 )
@@ -563,11 +564,10 @@ type Response struct {
 // ResponseFilter selects a survey's responses.
 type ResponseFilter struct {
 	SurveyID int64
-	// ScopeOwnerID, when not 0, keeps the responses of one owner's customers (the sales
-	// data scope).
-	ScopeOwnerID int64
-	Cursor       string
-	Limit        int
+	// Scope keeps the responses of customers in a data scope (all: the zero value).
+	Scope  staff.CustomerScope
+	Cursor string
+	Limit  int
 }
 
 // ResponsePage is one page of responses, newest first.
@@ -594,14 +594,15 @@ func scanResponse(sc interface{ Scan(...any) error }) (*Response, error) {
 }
 
 // responseQuery selects responses with their customer's name (the survivor's, for a merged
-// customer), restricted to an owner when scope is not 0.
+// customer), restricted to the filter's data scope.
 func responseQuery(f *ResponseFilter, before int64, desc bool) (string, []any) {
 	q := `SELECT r.id, r.survey_id, r.customer_id, COALESCE(c.name, ''), r.answers, r.via, r.created_at
 		FROM survey_responses r LEFT JOIN customers c ON c.id = r.customer_id WHERE r.survey_id = ?`
 	args := []any{f.SurveyID}
-	if f.ScopeOwnerID != 0 {
-		q += ` AND c.owner_id = ?`
-		args = append(args, f.ScopeOwnerID)
+	if !f.Scope.All() {
+		cond, in := ownersIn("c.owner_id", f.Scope)
+		q += cond
+		args = append(args, in...)
 	}
 	if before > 0 {
 		q += ` AND r.id < ?`

@@ -11,6 +11,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/customer"
 	"github.com/siyu-scrm/siyu/internal/event"
+	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
 	"github.com/siyu-scrm/siyu/internal/survey"
@@ -432,6 +433,37 @@ func TestSurveyConcurrentSubmitsStoreOne(t *testing.T) {
 		}
 		if evts, _ := s.CustomerEvents(ctx, id, time.Time{}, 20); len(evts) != 1 {
 			t.Fatalf("%d events", len(evts))
+		}
+	})
+}
+
+// Responses follow a data scope of several owners (a department), not only one's own.
+func TestSurveyResponsesFollowTheDataScope(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		fx := newSurveyFixture(t, s)
+		ids := bulkCustomers(t, s, 3)
+		var owners []int64
+		for i, id := range ids {
+			m := &staff.Staff{Login: "owner" + strconv.Itoa(i), Name: "owner", Role: staff.Sales}
+			if err := s.CreateStaff(ctx, m, ""); err != nil {
+				t.Fatal(err)
+			}
+			owners = append(owners, m.ID)
+			if _, err := s.DB().ExecContext(ctx, s.Rebind(`UPDATE customers SET owner_id = ? WHERE id = ?`), m.ID, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SubmitSurvey(ctx, store.Submission{SurveyID: fx.sv.ID, CustomerID: id, Answers: fx.answers(t, fullForm)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			scope staff.CustomerScope
+			want  int
+		}{{staff.CustomerScope{}, 3}, {staff.OwnersScope(owners[0], owners[2]), 2}, {staff.OwnersScope(owners[1]), 1}, {staff.OwnersScope(), 0}} {
+			page, err := s.SurveyResponses(ctx, store.ResponseFilter{SurveyID: fx.sv.ID, Scope: tc.scope})
+			if err != nil || len(page.Responses) != tc.want {
+				t.Errorf("scope %+v: %d responses (%v), want %d", tc.scope, len(page.Responses), err, tc.want)
+			}
 		}
 	})
 }

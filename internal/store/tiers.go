@@ -14,6 +14,7 @@ import (
 	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/model"
 	"github.com/siyu-scrm/siyu/internal/segment"
+	"github.com/siyu-scrm/siyu/internal/staff"
 )
 
 // Member tiers (internal/model tier.go) are stages of the model "tier" in customer_stages, so
@@ -130,8 +131,8 @@ type TierCount struct {
 
 // TierCounts counts customers per tier in ladder order, lowest first; ownerID > 0 counts only
 // that staff member's customers.
-func (s *Store) TierCounts(ctx context.Context, cfg *model.TierConfig, ownerID int64) ([]TierCount, error) {
-	counts, err := s.StageCounts(ctx, model.TierModel, ownerID)
+func (s *Store) TierCounts(ctx context.Context, cfg *model.TierConfig, sc staff.CustomerScope) ([]TierCount, error) {
+	counts, err := s.StageCountsIn(ctx, model.TierModel, sc)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/event"
 	"github.com/siyu-scrm/siyu/internal/model"
+	"github.com/siyu-scrm/siyu/internal/staff"
 	"github.com/siyu-scrm/siyu/internal/store"
 	"github.com/siyu-scrm/siyu/internal/store/storetest"
 )
@@ -120,7 +121,7 @@ func TestTierPromotionAndDemotion(t *testing.T) {
 		if got := tierOf(t, s, 2); got != "银卡" {
 			t.Fatalf("without demotion customer 2 is %s, want 银卡", got)
 		}
-		counts, err := s.TierCounts(ctx, &cfg, 0)
+		counts, err := s.TierCounts(ctx, &cfg, staff.CustomerScope{})
 		if err != nil || len(counts) != 3 || counts[0].Count != 1 || counts[1].Count != 2 {
 			t.Fatalf("counts %+v, %v", counts, err)
 		}

@@ -172,7 +172,7 @@ func (s *Server) apiSurveyResponses(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID(), Cursor: r.URL.Query().Get("cursor"), Limit: limit})
+	page, err := s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, Scope: principalFrom(r).Scope(), Cursor: r.URL.Query().Get("cursor"), Limit: limit})
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -183,7 +183,7 @@ func (s *Server) apiSurveyResponses(w http.ResponseWriter, r *http.Request) {
 // surveyResults aggregates a survey's responses within the principal's data scope.
 func (s *Server) surveyResults(r *http.Request, sv *survey.Survey) (*survey.Results, error) {
 	agg := survey.NewAggregator(&sv.Definition, time.Local)
-	err := s.Store.EachSurveyResponse(r.Context(), store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID()}, func(rs *store.Response) error {
+	err := s.Store.EachSurveyResponse(r.Context(), store.ResponseFilter{SurveyID: sv.ID, Scope: principalFrom(r).Scope()}, func(rs *store.Response) error {
 		agg.Add(rs.ID, rs.CustomerID, rs.CreatedAt, rs.Answers)
 		return nil
 	})
@@ -234,7 +234,7 @@ func (s *Server) writeSurveyExport(w http.ResponseWriter, r *http.Request, sv *s
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename=%q; filename*=UTF-8''%s`, file, url.PathEscape(sv.Title+"."+format)))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	filter := store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID()}
+	filter := store.ResponseFilter{SurveyID: sv.ID, Scope: principalFrom(r).Scope()}
 	header := sv.ExportHeader(lang)
 	row := func(rs *store.Response) []any {
 		return sv.ExportRow(rs.ID, rs.CustomerID, rs.CustomerName, rs.CreatedAt, rs.Via, rs.Answers)
@@ -387,7 +387,7 @@ func (s *Server) surveyLink(r *http.Request, sv *survey.Survey, customerID int64
 	if c.MergedInto != 0 {
 		return nil, &customer.FieldError{Field: "customer_id", Reason: fmt.Sprintf("customer %d was merged into %d: make the link for %d", c.ID, c.MergedInto, c.MergedInto)}
 	}
-	if scope := principalFrom(r).ScopeOwnerID(); scope != 0 && c.OwnerID != scope {
+	if !principalFrom(r).Scope().Allows(c.OwnerID) {
 		return nil, store.ErrNotFound
 	}
 	secret, err := s.Store.SurveyLinkSecret(r.Context())

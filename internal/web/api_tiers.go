@@ -72,7 +72,7 @@ func runTiersAndPoints(ctx context.Context, st *store.Store) (*apiTierRun, error
 	if err != nil {
 		return nil, err
 	}
-	counts, err := st.TierCounts(ctx, &tcfg, 0)
+	counts, err := st.TierCounts(ctx, &tcfg, staff.CustomerScope{})
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (s *Server) apiGetTiers(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	counts, err := s.Store.TierCounts(r.Context(), &cfg, principalFrom(r).ScopeOwnerID())
+	counts, err := s.Store.TierCounts(r.Context(), &cfg, principalFrom(r).Scope())
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -346,7 +346,7 @@ func (s *Server) apiCheckGate(w http.ResponseWriter, r *http.Request) {
 	if err == nil && c.MergedInto != 0 {
 		err = store.ErrNotFound
 	}
-	if scope := principalFrom(r).ScopeOwnerID(); err == nil && scope != 0 && c.OwnerID != scope {
+	if err == nil && !principalFrom(r).Scope().Allows(c.OwnerID) {
 		err = store.ErrNotFound // a sales person checks only their own customers
 	}
 	if errors.Is(err, store.ErrNotFound) {

@@ -389,11 +389,11 @@ func (s *Server) surveyResultsPage(w http.ResponseWriter, r *http.Request) {
 		d.Questions = append(d.Questions, qv)
 	}
 	cur := r.URL.Query().Get("cursor")
-	page, err := s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID(), Cursor: cur, Limit: 20})
+	page, err := s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, Scope: principalFrom(r).Scope(), Cursor: cur, Limit: 20})
 	var fe *customer.FieldError
 	if errors.As(err, &fe) { // a stale or hand-made cursor: the first page
 		cur = ""
-		page, err = s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, ScopeOwnerID: principalFrom(r).ScopeOwnerID(), Limit: 20})
+		page, err = s.Store.SurveyResponses(r.Context(), store.ResponseFilter{SurveyID: sv.ID, Scope: principalFrom(r).Scope(), Limit: 20})
 	}
 	if err != nil {
 		s.serverError(w, r, err)
