@@ -12,6 +12,7 @@ import (
 
 	"github.com/siyu-scrm/siyu/internal/analytics"
 	"github.com/siyu-scrm/siyu/internal/locale"
+	"github.com/siyu-scrm/siyu/internal/progress"
 	"github.com/siyu-scrm/siyu/internal/segment"
 )
 
@@ -213,19 +214,4 @@ func money(minor float64) string {
 	return fmt.Sprintf("¥%s.%02d", thousands(whole), cents)
 }
 
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func thousands(n int64) string { return progress.Count(n) }
