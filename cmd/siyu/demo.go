@@ -74,14 +74,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stderr, "Generated %d customers, %d events, %d orders (%d buyers) and %d staff in %v.\n",
 			sum.Customers, sum.Events, sum.Orders, sum.Buyers, sum.Staff, sum.Elapsed.Round(time.Second))
-		fmt.Fprintf(stderr, "Setting up tags, tag rules, segments, SOPs and a first RFM and lifecycle run …\n")
+		fmt.Fprintf(stderr, "Setting up tags, tag rules, segments, SOPs, a goal and a first RFM and lifecycle run …\n")
 		t := time.Now()
 		ws, err := demo.Workspace(ctx, st, sop.NewService(st, nil, log), st.Now())
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "Set up %d tag groups with %d tags (%d assignments), %d tag rules, %d segments and %d SOPs; RFM found %d buyers in its window (%v).\n",
-			ws.TagGroups, ws.Tags, ws.Assignments, ws.TagRules, ws.Segments, ws.SOPs, ws.RFMBuyers, time.Since(t).Round(time.Second))
+		fmt.Fprintf(stderr, "Set up %d tag groups with %d tags (%d assignments), %d tag rules, %d segments, %d SOPs and %d goal; RFM found %d buyers in its window (%v).\n",
+			ws.TagGroups, ws.Tags, ws.Assignments, ws.TagRules, ws.Segments, ws.SOPs, ws.Goals, ws.RFMBuyers, time.Since(t).Round(time.Second))
 	} else {
 		fmt.Fprintf(stderr, "%s already holds %d customers: serving them (--fresh generates a new data set).\n", cfg.DB, n)
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/siyu-scrm/siyu/internal/analytics"
+	"github.com/siyu-scrm/siyu/internal/goal"
 	"github.com/siyu-scrm/siyu/internal/model"
 	"github.com/siyu-scrm/siyu/internal/segment"
 	"github.com/siyu-scrm/siyu/internal/sop"
@@ -21,6 +23,7 @@ type WorkspaceSummary struct {
 	TagRules    int `json:"tag_rules"`
 	Segments    int `json:"segments"`
 	SOPs        int `json:"sops"`
+	Goals       int `json:"goals"`
 	RFMBuyers   int `json:"rfm_buyers"`
 }
 
@@ -44,6 +47,7 @@ func Workspace(ctx context.Context, st *store.Store, sops *sop.Service, now time
 		{"tag rules", w.rules},
 		{"segments", w.segments},
 		{"sops", func() error { return w.sops(sops) }},
+		{"goals", w.goals},
 		{"models", w.models},
 	}
 	for _, s := range steps {
@@ -295,6 +299,30 @@ func (w *workspace) sops(svc *sop.Service) error {
 		}
 		w.sum.SOPs++
 	}
+	return nil
+}
+
+// goals sets this month's objective: GMV 20% above last month's, a repurchase rate and new
+// buyers, so the 数据 page and the weekly report show progress against something.
+func (w *workspace) goals() error {
+	today := segment.DayOf(w.now, segment.Shanghai).Date()
+	first := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, segment.Shanghai)
+	var lastGMV int64
+	err := w.st.DB().QueryRowContext(w.ctx, w.st.Rebind(`SELECT COALESCE(SUM(amount_minor - refunded_minor), 0) FROM orders WHERE paid_at >= ? AND paid_at < ?`),
+		first.AddDate(0, -1, 0).UnixMilli(), first.UnixMilli()).Scan(&lastGMV)
+	if err != nil {
+		return err
+	}
+	o := &goal.Objective{Name: first.Format("2006年1月") + "私域增长", Description: "GMV 比上月增长 20%，同时把复购做起来。",
+		From: first.Format("2006-01-02"), To: first.AddDate(0, 1, 0).Format("2006-01-02"), KeyResults: []goal.KeyResult{
+			{Name: "GMV 比上月 +20%", Metric: analytics.MetricGMV, Target: float64(max(lastGMV, 100)) * 1.2},
+			{Name: "复购率 ≥ 25%", Metric: analytics.MetricRepurchaseRate, Target: 0.25},
+			{Name: "高价值复购客户复购率 ≥ 60%", Metric: analytics.MetricRepurchaseRate, Target: 0.6, SegmentID: w.segIDs["高价值复购客户"]},
+		}}
+	if err := w.st.CreateObjective(w.ctx, o); err != nil {
+		return err
+	}
+	w.sum.Goals++
 	return nil
 }
 

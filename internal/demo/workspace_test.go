@@ -20,7 +20,7 @@ func TestWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%+v", sum)
-		if sum.TagGroups != len(demoGroups) || sum.Segments != 6 || sum.TagRules != 4 || sum.SOPs != 2 {
+		if sum.TagGroups != len(demoGroups) || sum.Segments != 6 || sum.TagRules != 4 || sum.SOPs != 2 || sum.Goals != 1 {
 			t.Fatalf("summary %+v", sum)
 		}
 		holders := func(tagName string) int {
@@ -48,6 +48,9 @@ func TestWorkspace(t *testing.T) {
 		}
 		if staged := count(t, s, `SELECT COUNT(*) FROM customer_stages WHERE model = 'lifecycle'`); staged != 400 {
 			t.Errorf("%d customers with a lifecycle stage, want 400", staged)
+		}
+		if krs := count(t, s, `SELECT COUNT(*) FROM key_results WHERE segment_id IS NOT NULL`); krs != 1 {
+			t.Errorf("%d segment-bound key results, want 1", krs)
 		}
 		if paused := count(t, s, `SELECT COUNT(*) FROM sops WHERE status = 'paused'`); paused != 2 {
 			t.Errorf("%d paused SOPs, want 2", paused)
