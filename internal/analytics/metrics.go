@@ -67,6 +67,15 @@ func (c *Counts) Add(o *Counts) {
 	c.DaysToFirstOrder = append(c.DaysToFirstOrder, o.DaysToFirstOrder...)
 }
 
+// Total adds up the counts of every group.
+func Total(groups map[string]*Counts) Counts {
+	var t Counts
+	for _, c := range groups {
+		t.Add(c)
+	}
+	return t
+}
+
 // Source reads the aggregates behind the reports; the store implements it.
 type Source interface {
 	// AnalyticsCounts tallies [from, to) per group of scope.By ("" without a split).

@@ -3,6 +3,7 @@ package goal
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/siyu-scrm/siyu/internal/analytics"
 	"github.com/siyu-scrm/siyu/internal/customer"
@@ -96,5 +97,27 @@ func TestTreeFindsTheLeverBehind(t *testing.T) {
 	}
 	if s := tr.Sum; s.Children[0].Current != 1600 || s.Children[1].Current != 3200 || !s.Children[1].Behind {
 		t.Errorf("sum split %+v", s.Children)
+	}
+}
+
+func TestSpanAt(t *testing.T) {
+	o := &Objective{From: "2026-11-01", To: "2026-12-01"}
+	loc := time.FixedZone("CST", 8*3600)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, loc)
+	end := time.Date(2026, 12, 1, 0, 0, 0, 0, loc)
+	for _, tc := range []struct {
+		now     time.Time
+		end     time.Time
+		elapsed float64
+		started bool
+	}{
+		{start.Add(-time.Hour), start.Add(-time.Hour), 0, false},
+		{start.Add(15 * 24 * time.Hour), start.Add(15 * 24 * time.Hour), 0.5, true},
+		{end.Add(time.Hour), end, 1, true},
+	} {
+		sp, err := o.SpanAt(tc.now, loc)
+		if err != nil || !sp.From.Equal(start) || !sp.To.Equal(end) || !sp.End.Equal(tc.end) || sp.Elapsed != tc.elapsed || sp.Started() != tc.started {
+			t.Errorf("at %v: %+v, %v", tc.now, sp, err)
+		}
 	}
 }

@@ -77,10 +77,7 @@ func Build(ctx context.Context, src Source, members Members, sc analytics.Scope,
 		if err != nil {
 			return nil, err
 		}
-		var c analytics.Counts
-		for _, x := range counts {
-			c.Add(x)
-		}
+		c := analytics.Total(counts)
 		rep.Days = append(rep.Days, DayFigures{Date: day(d), NewCustomers: c.NewCustomers, Buyers: c.Buyers, Orders: c.Orders, GMVMinor: c.GMVMinor})
 	}
 	objectives, err := src.Objectives(ctx, rep.From, rep.To)
@@ -88,16 +85,10 @@ func Build(ctx context.Context, src Source, members Members, sc analytics.Scope,
 		return nil, err
 	}
 	for _, o := range objectives {
-		op, err := o.Period()
+		sp, err := o.SpanAt(now, loc)
 		if err != nil {
 			return nil, err
 		}
-		from, to := op.Bounds(loc)
-		end := to
-		if now.Before(to) {
-			end = now
-		}
-		elapsed := goal.Elapsed(from, to, now)
 		for i := range o.KeyResults {
 			k := &o.KeyResults[i]
 			ksc := sc
@@ -106,17 +97,11 @@ func Build(ctx context.Context, src Source, members Members, sc analytics.Scope,
 					return nil, err
 				}
 			}
-			var c analytics.Counts
-			if end.After(from) {
-				counts, err := src.AnalyticsCounts(ctx, ksc, from, end)
-				if err != nil {
-					return nil, err
-				}
-				for _, x := range counts {
-					c.Add(x)
-				}
+			pr, err := goal.MeasureIn(ctx, src, k, ksc, sp)
+			if err != nil {
+				return nil, err
 			}
-			rep.Goals = append(rep.Goals, GoalLine{Objective: o.Name, KeyResult: k.Name, Progress: goal.Measure(k, &c, elapsed)})
+			rep.Goals = append(rep.Goals, GoalLine{Objective: o.Name, KeyResult: k.Name, Progress: pr})
 		}
 	}
 	return rep, nil

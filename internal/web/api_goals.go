@@ -134,36 +134,23 @@ func (s *Server) apiDeleteGoal(w http.ResponseWriter, r *http.Request) {
 // period once it is over), in the requester's data scope.
 func (s *Server) measureObjective(r *http.Request, o *goal.Objective) (goalView, error) {
 	v := goalView{Objective: o, Progress: []goal.Progress{}}
-	p, err := o.Period()
+	sp, err := o.SpanAt(s.Store.Now(), analyticsLoc)
 	if err != nil {
 		return v, err
 	}
-	from, to := p.Bounds(analyticsLoc)
-	now := s.Store.Now()
-	v.Elapsed = goal.Elapsed(from, to, now)
-	end := to
-	if now.Before(to) {
-		end = now
-	}
+	v.Elapsed = sp.Elapsed
 	for i := range o.KeyResults {
 		k := &o.KeyResults[i]
 		sc, err := s.scopeOf(r, k.SegmentID, "")
 		if err != nil {
 			return v, err
 		}
-		var c analytics.Counts
-		if end.After(from) {
-			counts, err := s.Store.AnalyticsCounts(r.Context(), sc, from, end)
-			if err != nil {
-				return v, err
-			}
-			for _, x := range counts {
-				c.Add(x)
-			}
+		pr, err := goal.MeasureIn(r.Context(), s.Store, k, sc, sp)
+		if err != nil {
+			return v, err
 		}
-		pr := goal.Measure(k, &c, v.Elapsed)
-		if k.Metric == analytics.MetricGMV && end.After(from) {
-			if pr.Tree, err = s.gmvTree(r.Context(), sc, from, end, k, v.Elapsed); err != nil {
+		if k.Metric == analytics.MetricGMV && sp.Started() {
+			if pr.Tree, err = s.gmvTree(r.Context(), sc, sp.From, sp.End, k, sp.Elapsed); err != nil {
 				return v, err
 			}
 		}
